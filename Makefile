@@ -1,0 +1,55 @@
+# computematch: `make run` serves the demo market, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export DATABASE_URL ?= sqlite+aiosqlite:///var/computematch.db
+
+.DEFAULT_GOAL := help
+.PHONY: help install install-dev run migrate serve test test-sqlite test-postgres lint format typecheck openapi check-openapi bench clean
+
+help: ## List the targets
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.stamp-install: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(VENV)/.stamp-install $@
+
+install: $(VENV)/.stamp-install ## Create .venv and install the service
+
+install-dev: $(VENV)/.stamp-dev ## Install the service and the development tools
+
+migrate: install ## Bring the database (DATABASE_URL) to the current schema
+	@mkdir -p var
+	$(BIN)/alembic upgrade head
+
+run: migrate ## Install, migrate, load the demo market and serve on http://127.0.0.1:8000
+	$(BIN)/python -m app.cli demo-data --if-empty
+	$(BIN)/python -m app.cli serve --host $(HOST) --port $(PORT)
+
+test: install-dev ## Install and run the whole suite (TEST_DATABASE_URL selects PostgreSQL)
+	$(BIN)/pytest
+
+lint: install-dev ## ruff lint and format check, mypy
+	$(BIN)/ruff check app tests migrations bench
+	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/mypy app
+
+format: install-dev ## Format the code
+	$(BIN)/ruff format app tests migrations bench
+	$(BIN)/ruff check --fix app tests migrations bench
+
+openapi: install ## Regenerate openapi/openapi.json from the app
+	$(BIN)/python -m app.cli openapi > openapi/openapi.json
+
+clean: ## Remove the virtual environment and local data
+	rm -rf $(VENV) var build

@@ -1,0 +1,58 @@
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.catalog.schemas import AcceleratorCreate, AcceleratorUpdate
+from app.core import audit
+from app.core.errors import Conflict
+from app.core.security import Principal
+from app.models import Accelerator, Offer
+
+
+def snapshot(acc: Accelerator) -> dict[str, object]:
+    return {
+        "vendor": acc.vendor,
+        "model": acc.model,
+        "domestic": acc.domestic,
+        "memory_gb": acc.memory_gb,
+        "bf16_tflops": acc.bf16_tflops,
+    }
+
+
+async def create_accelerator(
+    session: AsyncSession, principal: Principal, payload: AcceleratorCreate
+) -> Accelerator:
+    if await session.get(Accelerator, payload.id) is not None:
+        raise Conflict(f"accelerator {payload.id} already exists")
+    acc = Accelerator(**payload.model_dump(), version=1)
+    session.add(acc)
+    await session.flush()
+    await audit.record(
+        session, principal, "accelerator.created", "accelerator", acc.id, after=snapshot(acc)
+    )
+    return acc
+
+
+async def update_accelerator(
+    session: AsyncSession, principal: Principal, acc: Accelerator, payload: AcceleratorUpdate
+) -> Accelerator:
+    before = snapshot(acc)
+    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+    for field, value in changes.items():
+        setattr(acc, field, value)
+    if "domestic" in changes:
+        # An offer's flag always follows its hardware, so correct every offer at once.
+        await session.execute(
+            update(Offer).where(Offer.accelerator_id == acc.id).values(domestic=acc.domestic)
+        )
+    acc.version += 1
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "accelerator.updated",
+        "accelerator",
+        acc.id,
+        before=before,
+        after=snapshot(acc),
+    )
+    return acc

@@ -1,0 +1,35 @@
+"""The audit log: who changed what, when, before and after."""
+
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.context import current_request_id
+from app.core.ids import new_id
+from app.core.security import Principal
+from app.models import AuditEntry
+
+
+async def record(
+    session: AsyncSession,
+    principal: Principal | None,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEntry(
+            id=new_id("aud"),
+            principal_role=principal.role if principal else "anonymous",
+            principal_id=principal.subject_id if principal else None,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            before=before,
+            after=after,
+            request_id=current_request_id(),
+        )
+    )

@@ -1,0 +1,365 @@
+"""Pure ASGI middleware: request context, body limits, idempotent POSTs."""
+
+import hashlib
+import json
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.context import reset_request_id, set_request_id
+from app.core.db import Database
+from app.core.errors import PROBLEM_JSON, TYPE_BASE
+from app.models import IdempotencyRecord
+
+access_log = logging.getLogger("computematch.access")
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def send_problem(
+    send: Send,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    extra_headers: list[Any] = (),  # type: ignore[assignment]
+) -> None:
+    body = json.dumps(
+        {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail}
+    ).encode()
+    headers = [
+        (b"content-type", PROBLEM_JSON.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send(
+        {"type": "http.response.start", "status": status, "headers": headers + list(extra_headers)}
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class RequestContextMiddleware:
+    """A request id (taken from X-Request-ID or made), security headers, one log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = _header(scope, b"x-request-id")
+        request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = set_request_id(request_id)
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+        is_docs = scope["path"].startswith(("/docs", "/static-docs"))
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                for name, value in SECURITY_HEADERS:
+                    if is_docs and name == b"cache-control":
+                        continue
+                    headers.append((name, value))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            principal = _principal_fields(scope)
+            path = getattr(scope.get("route"), "path", scope["path"])
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            access_log.info(
+                "%s %s %s %.1fms principal=%s request_id=%s",
+                scope["method"],
+                path,
+                status_holder["status"],
+                duration_ms,
+                f"{principal['role']}:{principal['id']}" if principal else "-",
+                request_id,
+                extra={
+                    "request_id": request_id,
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status_holder["status"],
+                    "duration_ms": duration_ms,
+                    "principal": principal,
+                },
+            )
+            reset_request_id(token)
+
+
+def _principal_fields(scope: Scope) -> dict[str, Any] | None:
+    principal = scope.get("state", {}).get("principal")
+    if principal is None:
+        return None
+    return {"role": principal.role, "id": principal.subject_id}
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over the limit with 413, declared or streamed."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await send_problem(
+                send,
+                413,
+                "payload-too-large",
+                "Request body too large",
+                f"the body is {declared} bytes; the limit is {self.max_bytes}",
+            )
+            return
+        received = 0
+        too_large = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    too_large = True
+                    raise _BodyTooLarge
+            return message
+
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await send_problem(
+                    send,
+                    413,
+                    "payload-too-large",
+                    "Request body too large",
+                    f"the body exceeds the limit of {self.max_bytes} bytes",
+                )
+        except Exception:
+            if too_large and not started:
+                await send_problem(
+                    send,
+                    413,
+                    "payload-too-large",
+                    "Request body too large",
+                    f"the body exceeds the limit of {self.max_bytes} bytes",
+                )
+            else:
+                raise
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+REPLAYED_HEADERS = {"content-type", "etag", "location"}
+
+
+class IdempotencyMiddleware:
+    """`Idempotency-Key` on POST: the same key and body answer the first response again.
+
+    A pending record is committed before the request runs, so a concurrent retry
+    with the same key is told the first is still in progress (409) instead of
+    running twice; records live in the database, so this holds across processes.
+    """
+
+    def __init__(self, app: ASGIApp, db: Database) -> None:
+        self.app = app
+        self.db = db
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        key = _header(scope, b"idempotency-key")
+        if key is None:
+            await self.app(scope, receive, send)
+            return
+        if not 1 <= len(key) <= 255:
+            await send_problem(
+                send,
+                422,
+                "validation-error",
+                "The request is not valid",
+                "Idempotency-Key must be 1 to 255 characters",
+            )
+            return
+
+        body = b""
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        auth = _header(scope, b"authorization") or "anonymous"
+        scope_hash = hashlib.sha256(auth.encode()).hexdigest()
+        fingerprint = hashlib.sha256(
+            scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
+        ).hexdigest()
+
+        existing = await self._claim(scope_hash, key, fingerprint)
+        if existing is not None:
+            await self._answer_existing(send, existing, fingerprint)
+            return
+
+        replay_body = body
+
+        async def replay_receive() -> Message:
+            nonlocal replay_body
+            chunk, replay_body = replay_body, b""
+            return {"type": "http.request", "body": chunk, "more_body": False}
+
+        captured: dict[str, Any] = {"status": 500, "headers": [], "body": b""}
+
+        async def capture_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                captured["status"] = message["status"]
+                captured["headers"] = message.get("headers", [])
+            elif message["type"] == "http.response.body":
+                captured["body"] += message.get("body", b"")
+            await send(message)
+
+        try:
+            await self.app(scope, replay_receive, capture_send)
+        except BaseException:
+            await self._forget(scope_hash, key)
+            raise
+        status = captured["status"]
+        if status >= 500 or status == 429:
+            await self._forget(scope_hash, key)
+            return
+        headers = {
+            k.decode("latin-1"): v.decode("latin-1")
+            for k, v in captured["headers"]
+            if k.decode("latin-1").lower() in REPLAYED_HEADERS
+        }
+        async with self.db.sessionmaker() as session:
+            await session.connection(execution_options={"sqlite_write_lock": True})
+            await session.execute(
+                update(IdempotencyRecord)
+                .where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key)
+                .values(
+                    state="done",
+                    response_status=status,
+                    response_headers=headers,
+                    response_body=captured["body"].decode("utf-8", errors="replace"),
+                )
+            )
+            await session.commit()
+
+    async def _claim(self, scope_hash: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+        async with self.db.sessionmaker() as session:
+            await session.connection(execution_options={"sqlite_write_lock": True})
+            found = await session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key
+                )
+            )
+            if found is not None:
+                return found
+            session.add(
+                IdempotencyRecord(
+                    scope=scope_hash, key=key, fingerprint=fingerprint, state="pending"
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+            else:
+                return None
+        async with self.db.sessionmaker() as session:
+            return await session.scalar(
+                select(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key
+                )
+            )
+
+    async def _forget(self, scope_hash: str, key: str) -> None:
+        async with self.db.sessionmaker() as session:
+            await session.connection(execution_options={"sqlite_write_lock": True})
+            await session.execute(
+                delete(IdempotencyRecord).where(
+                    IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key
+                )
+            )
+            await session.commit()
+
+    async def _answer_existing(
+        self, send: Send, record: IdempotencyRecord | None, fingerprint: str
+    ) -> None:
+        if record is None:
+            await send_problem(
+                send,
+                409,
+                "idempotency-in-progress",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            )
+            return
+        if record.fingerprint != fingerprint:
+            await send_problem(
+                send,
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used with a different request body or path",
+            )
+            return
+        if record.state != "done" or record.response_status is None:
+            await send_problem(
+                send,
+                409,
+                "idempotency-in-progress",
+                "Request in progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+                [(b"retry-after", b"1")],
+            )
+            return
+        body = (record.response_body or "").encode()
+        headers = [(k.encode(), v.encode()) for k, v in (record.response_headers or {}).items()]
+        headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
+        await send(
+            {"type": "http.response.start", "status": record.response_status, "headers": headers}
+        )
+        await send({"type": "http.response.body", "body": body})

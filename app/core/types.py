@@ -1,0 +1,69 @@
+"""Validated scalar types shared by the domains' schemas."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
+
+from app.core.validators import is_valid_credit_code, is_valid_region_code
+
+
+def _credit_code(value: str) -> str:
+    code = value.strip().upper()
+    if len(code) != 18:
+        raise ValueError("a unified social credit code has 18 characters")
+    if not is_valid_credit_code(code):
+        raise ValueError(
+            "not a valid unified social credit code (GB 32100-2015): "
+            "wrong characters or check character"
+        )
+    return code
+
+
+def _region_code(value: str) -> str:
+    if not is_valid_region_code(value):
+        raise ValueError("region_code must be a six-digit GB/T 2260 code such as 330108")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError("instants need a UTC offset, e.g. 2026-03-01T00:00:00+08:00")
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("instants must fall between the years 2000 and 2100")
+    return value
+
+
+def _strip_str(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+CreditCode = Annotated[
+    str,
+    AfterValidator(_credit_code),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 18,
+            "maxLength": 18,
+            "pattern": "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
+            "examples": ["91330108MA2H2XWL3T"],
+            "description": "统一社会信用代码, GB 32100-2015 with a valid check character",
+        }
+    ),
+]
+RegionCode = Annotated[
+    str,
+    AfterValidator(_region_code),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]{6}$",
+            "examples": ["330108"],
+            "description": "GB/T 2260 administrative division code",
+        }
+    ),
+]
+RegionPrefix = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$", examples=["3301"])]
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+Name = Annotated[str, BeforeValidator(_strip_str), Field(min_length=1, max_length=200)]

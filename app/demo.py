@@ -1,0 +1,187 @@
+"""A realistic demo market for `make run`: Hangzhou providers, offers and enterprises."""
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from app.core.db import Database, begin_write
+from app.core.ids import new_id
+from app.core.validators import make_credit_code
+from app.models import Accelerator, Enterprise, Listing, Offer, Provider
+
+HANGZHOU_DISTRICTS = {
+    "330102": "上城",
+    "330105": "拱墅",
+    "330106": "西湖",
+    "330108": "滨江",
+    "330109": "萧山",
+    "330110": "余杭",
+    "330111": "富阳",
+    "330112": "临安",
+    "330113": "临平",
+    "330114": "钱塘",
+}
+OTHER_ZHEJIANG = {
+    "330203": "宁波海曙",
+    "330302": "温州鹿城",
+    "330402": "嘉兴南湖",
+    "330602": "绍兴越城",
+    "330702": "金华婺城",
+}
+# Typical list prices per card-hour (CNY) by accelerator, before vouchers.
+PRICE_BANDS: dict[str, tuple[str, str]] = {
+    "nvidia-h100-sxm": ("22.00", "38.00"),
+    "nvidia-h800-sxm": ("20.00", "34.00"),
+    "nvidia-a100-sxm-80gb": ("12.00", "20.00"),
+    "nvidia-a800-sxm-80gb": ("11.00", "18.00"),
+    "nvidia-h20": ("8.00", "14.00"),
+    "nvidia-l20": ("4.00", "7.00"),
+    "nvidia-l40s": ("5.00", "9.00"),
+    "nvidia-rtx-4090": ("1.80", "3.50"),
+    "huawei-ascend-910b": ("9.00", "16.00"),
+    "huawei-ascend-910c": ("15.00", "26.00"),
+    "cambricon-mlu590": ("7.00", "12.00"),
+    "hygon-dcu-k100": ("5.00", "9.00"),
+    "kunlunxin-p800": ("7.00", "12.00"),
+    "metax-c500": ("6.00", "10.00"),
+}
+LISTS = ["hz-planned-icc", "hz-matchmaking-partner", "binjiang-compute-partner"]
+
+
+def _price(rng: random.Random, band: tuple[str, str]) -> Decimal:
+    low, high = Decimal(band[0]), Decimal(band[1])
+    return (low + (high - low) * Decimal(rng.randint(0, 100)) / 100).quantize(Decimal("0.01"))
+
+
+async def load_demo_market(
+    db: Database,
+    *,
+    providers: int = 300,
+    offers_per_provider: int = 12,
+    enterprises: int = 60,
+    seed: int = 2026,
+    if_empty: bool = False,
+) -> str:
+    rng = random.Random(seed)
+    try:
+        async with db.sessionmaker() as session:
+            await begin_write(session)
+            existing = await session.scalar(select(func.count()).select_from(Provider))
+            if if_empty and existing:
+                return f"demo data skipped: {existing} providers already exist"
+            accelerators = list((await session.scalars(select(Accelerator))).all())
+            catalog = {a.id: a for a in accelerators}
+            priced = [a for a in PRICE_BANDS if a in catalog]
+            now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            districts = list(HANGZHOU_DISTRICTS)
+            provider_rows: list[dict[str, Any]] = []
+            listing_rows: list[dict[str, Any]] = []
+            offer_rows: list[dict[str, Any]] = []
+            for n in range(providers):
+                region = rng.choice(districts + list(OTHER_ZHEJIANG)[:2])
+                kind = rng.choice(["intelligent_computing_center", "matchmaking_partner"])
+                status = rng.choices(["listed", "pending", "suspended"], [90, 7, 3])[0]
+                pid = new_id("prv")
+                provider_rows.append(
+                    {
+                        "id": pid,
+                        "name": f"{HANGZHOU_DISTRICTS.get(region, '浙江')}算力{n + 1:03d}",
+                        "kind": kind,
+                        "unified_social_credit_code": make_credit_code(region, seed * 100_000 + n),
+                        "region_code": region,
+                        "status": status,
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+                lists = {
+                    "hz-planned-icc"
+                    if kind == "intelligent_computing_center"
+                    else "hz-matchmaking-partner"
+                }
+                if region == "330108" or rng.random() < 0.25:
+                    lists.add("binjiang-compute-partner")
+                if n == 0:
+                    lists.add("hz-ai-computing-center")
+                for list_id in sorted(lists):
+                    listing_rows.append(
+                        {
+                            "id": new_id("lst"),
+                            "provider_id": pid,
+                            "list_id": list_id,
+                            "since": date(2025, 1, 1),
+                            "until": None,
+                            "reference": "demo listing",
+                            "created_at": now,
+                        }
+                    )
+                for k in range(offers_per_provider):
+                    acc_id = rng.choice(priced)
+                    start = now - timedelta(days=rng.randint(0, 30))
+                    offer_rows.append(
+                        {
+                            "id": new_id("off"),
+                            "provider_id": pid,
+                            "external_id": f"demo-{n}-{k}",
+                            "accelerator_id": acc_id,
+                            "domestic": catalog[acc_id].domestic,
+                            "cards_total": rng.choice([8, 16, 32, 64, 128, 256]),
+                            "price_per_card_hour": _price(rng, PRICE_BANDS[acc_id]),
+                            "available_from": start,
+                            "available_until": start + timedelta(days=rng.choice([90, 180, 365])),
+                            "min_hours": rng.choice([1, 1, 8, 24, 72]),
+                            "region_code": region,
+                            "supports_training": rng.random() < 0.8,
+                            "supports_inference": True,
+                            "free_trial_hours": rng.choice([0, 0, 4, 24]),
+                            "free_migration_support": rng.random() < 0.4,
+                            "status": "active",
+                            "version": 1,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+            enterprise_rows = []
+            for n in range(enterprises):
+                region = rng.choice(districts + list(OTHER_ZHEJIANG))
+                foundation = rng.random() < 0.1
+                place = HANGZHOU_DISTRICTS.get(region) or OTHER_ZHEJIANG[region]
+                enterprise_rows.append(
+                    {
+                        "id": new_id("ent"),
+                        "name": f"{place}智能科技{n + 1:03d}",
+                        "unified_social_credit_code": make_credit_code(
+                            region, seed * 100_000 + 50_000 + n
+                        ),
+                        "region_code": region,
+                        "is_foundation_model_enterprise": foundation,
+                        "filed_models": [
+                            {
+                                "filing_number": f"Zhejiang-DemoModel-2025{n:04d}",
+                                "name": f"Demo model {n}",
+                                "filed_on": "2025-03-01",
+                            }
+                        ]
+                        if foundation or rng.random() < 0.3
+                        else [],
+                        "version": 1,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                )
+            await session.execute(insert(Provider), provider_rows)
+            await session.execute(insert(Listing), listing_rows)
+            for i in range(0, len(offer_rows), 2000):
+                await session.execute(insert(Offer), offer_rows[i : i + 2000])
+            await session.execute(insert(Enterprise), enterprise_rows)
+            await session.commit()
+            return (
+                f"demo market: {len(provider_rows)} providers, {len(listing_rows)} listings, "
+                f"{len(offer_rows)} offers, {len(enterprise_rows)} enterprises"
+            )
+    finally:
+        await db.dispose()

@@ -1,0 +1,121 @@
+"""The computematch ASGI app: `app.main:app`."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+
+from app.auth.endpoints import router as api_keys_router
+from app.catalog.endpoints import router as catalog_router
+from app.config import Settings, get_settings
+from app.core.db import Database
+from app.core.errors import install_error_handlers, problems
+from app.core.logging import configure_logging
+from app.core.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from app.offers.endpoints import router as offers_router
+from app.providers.endpoints import router as providers_router
+
+DESCRIPTION = """
+Compute-power matchmaking for Hangzhou and Zhejiang (算力撮合): a registry of
+intelligent computing centers and matchmaking partners with their offers,
+matching of enterprise compute requests, and the net price after compute
+vouchers (算力券).
+
+Authenticate with `Authorization: Bearer <api key>`. Errors are RFC 9457
+`application/problem+json`. Lists are cursor-paginated. Creating `POST`s take
+an `Idempotency-Key`; `PATCH` honours `If-Match`.
+"""
+
+STATIC_DOCS = Path(fastapi_offline.__file__).parent / "static"
+
+
+def operation_id(route: APIRoute) -> str:
+    # The endpoint function's name is the operationId: stable SDK method names.
+    return route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging()
+    db = Database(settings.database_url, echo=settings.sql_echo, pool_size=settings.db_pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await db.dispose()
+
+    app = FastAPI(
+        title="computematch",
+        version="1.0.0",
+        summary="Compute-power matchmaking marketplace with compute-voucher subsidies",
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        generate_unique_id_function=operation_id,
+        lifespan=lifespan,
+        separate_input_output_schemas=True,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    install_error_handlers(app)
+
+    for router in (api_keys_router, catalog_router, providers_router, offers_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["health"], responses=problems())
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses={503: {"description": "Database unreachable"}})
+    async def readyz(request: Request) -> JSONResponse:
+        """The database is reachable."""
+        try:
+            async with request.app.state.db.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception:
+            logging.getLogger("computematch").exception("readiness check failed")
+            return JSONResponse({"status": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    if settings.docs_enabled:
+        app.mount("/static-docs", StaticFiles(directory=STATIC_DOCS), name="static-docs")
+
+        @app.get("/docs", include_in_schema=False)
+        async def swagger_ui() -> HTMLResponse:
+            return get_swagger_ui_html(
+                openapi_url="/openapi.json",
+                title="computematch API",
+                swagger_js_url="/static-docs/swagger-ui-bundle.js",
+                swagger_css_url="/static-docs/swagger-ui.css",
+                swagger_favicon_url="/static-docs/favicon.png",
+                swagger_ui_parameters={"persistAuthorization": True},
+            )
+
+        @app.get("/redoc", include_in_schema=False)
+        async def redoc() -> HTMLResponse:
+            return get_redoc_html(
+                openapi_url="/openapi.json",
+                title="computematch API",
+                redoc_js_url="/static-docs/redoc.standalone.js",
+                redoc_favicon_url="/static-docs/favicon.png",
+                with_google_fonts=False,
+            )
+
+    # Outermost first: context (request id, headers, log), body limit, idempotency.
+    app.add_middleware(IdempotencyMiddleware, db=db)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+app = create_app()

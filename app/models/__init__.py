@@ -1,0 +1,32 @@
+"""ORM tables, one module per aggregate; importing this registers them all."""
+
+from app.models.api_key import ApiKey
+from app.models.audit import AuditEntry
+from app.models.catalog import Accelerator
+from app.models.compute_request import ComputeRequest
+from app.models.enterprise import CapRelaxation, Enterprise
+from app.models.idempotency import IdempotencyRecord
+from app.models.ledger import LedgerEntry
+from app.models.offer import Offer
+from app.models.order import Order, OrderPart, Quote
+from app.models.provider import Listing, Provider, ProviderList
+from app.models.subsidy import SubsidyProgram
+
+__all__ = [
+    "Accelerator",
+    "ApiKey",
+    "AuditEntry",
+    "CapRelaxation",
+    "ComputeRequest",
+    "Enterprise",
+    "IdempotencyRecord",
+    "LedgerEntry",
+    "Listing",
+    "Offer",
+    "Order",
+    "OrderPart",
+    "Provider",
+    "ProviderList",
+    "Quote",
+    "SubsidyProgram",
+]

@@ -1,0 +1,33 @@
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, MoneyFen, UTCDateTime
+from app.core.timeutil import utcnow
+
+
+class LedgerEntry(Base):
+    """The voucher ledger: append-only; balances are sums of entries.
+
+    reserve: subsidy held for an order; settle: the part of a reservation paid
+    out at settlement; release: the part of a reservation given back (cancel,
+    or a settlement below the reservation). Used = reserve − release.
+    """
+
+    __tablename__ = "ledger_entries"
+    __table_args__ = (
+        Index("ix_ledger_enterprise", "enterprise_id", "program_id", "year"),
+        Index("ix_ledger_program", "program_id", "year"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id"))
+    program_id: Mapped[str] = mapped_column(ForeignKey("subsidy_programs.id"))
+    year: Mapped[int] = mapped_column(Integer)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    part_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(MoneyFen)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

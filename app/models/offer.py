@@ -1,0 +1,47 @@
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, MoneyFen, UTCDateTime
+from app.models.mixins import Timestamps, Versioned
+
+
+class Offer(Timestamps, Versioned, Base):
+    __tablename__ = "offers"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "external_id"),
+        # Matching walks active offers of one model cheapest first.
+        Index("ix_offers_match", "status", "accelerator_id", "price_per_card_hour", "id"),
+        Index("ix_offers_price", "status", "price_per_card_hour", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    provider_id: Mapped[str] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(200))
+    accelerator_id: Mapped[str] = mapped_column(ForeignKey("accelerators.id"))
+    # Copied from the catalog, never from the provider's word; kept here for filtering.
+    domestic: Mapped[bool] = mapped_column(Boolean)
+    cards_total: Mapped[int] = mapped_column(Integer)
+    price_per_card_hour: Mapped[Decimal] = mapped_column(MoneyFen)
+    available_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    available_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    min_hours: Mapped[int] = mapped_column(Integer, default=1)
+    region_code: Mapped[str] = mapped_column(String(6))
+    supports_training: Mapped[bool] = mapped_column(Boolean, default=True)
+    supports_inference: Mapped[bool] = mapped_column(Boolean, default=True)
+    free_trial_hours: Mapped[int] = mapped_column(Integer, default=0)
+    free_migration_support: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16))
+
+    @property
+    def workloads(self) -> list[str]:
+        return [
+            name
+            for name, flag in (
+                ("training", self.supports_training),
+                ("inference", self.supports_inference),
+            )
+            if flag
+        ]

@@ -1,0 +1,621 @@
+"""Compute-voucher (算力券) policy evaluation: pure, exact, explainable.
+
+This module is the whole of the subsidy rules of ``shared/spec/policies.md``,
+"How one order's subsidy is worked out", steps 1-6. It does no I/O: the caller
+loads the programs, the facts about the enterprise, the provider and the
+contract, and how much of each cap and budget is already used, and gets back
+the one winning program (or none) with every program's reason.
+
+Every decision, and the clause it comes from, is written down for auditors in
+``docs/policies.md``.
+
+Order of ``SubsidyResult.considered``: decision order. Eligible programs come
+first, best first (largest amount, then the base that pays soonest, then the
+smaller program id: exactly the order that picks the winner, so the winner, if
+any, is ``considered[0]``); then the ineligible programs by program id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from app.core.money import FEN, ZERO, format_money, format_rate, round_down
+
+# Tie-break order: the base that pays the enterprise soonest first.
+BASES = ("contract_amount", "executed_amount", "settled_amount")
+PURPOSES = ("training", "inference", "application", "maas", "agent")
+VOUCHER_TYPES = ("compute", "model", "corpus", "innovation")
+PROGRAM_STATUSES = ("active", "draft", "retired")
+PROGRAM_LEVELS = ("national", "province", "city", "district")
+PROVIDER_STATUSES = ("pending", "listed", "rejected", "suspended", "delisted")
+CAPPED_BY = ("enterprise_cap", "program_budget")
+
+_VOUCHER_NAMES = {
+    "compute": "compute voucher (算力券)",
+    "model": "model voucher (模型券)",
+    "corpus": "corpus voucher (语料券)",
+    "innovation": "innovation voucher (创新券)",
+}
+_BASE_NOTES = {
+    "contract_amount": "on the contract amount",
+    "executed_amount": "on the executed amount (estimated as the gross amount until settlement)",
+    "settled_amount": "on the settled amount (estimated as the gross amount until settlement)",
+}
+_BASE_RANK = {base: i for i, base in enumerate(BASES)}
+RATE_ZERO = Decimal("0")
+
+
+# --------------------------------------------------------------------------- data
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError(f"{what}: must be a decimal string, not {type(value).__name__}")
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int | str):
+        try:
+            result = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{what}: {value!r} is not a decimal number") from None
+    else:
+        raise ValueError(f"{what}: {value!r} is not a decimal number")
+    if not result.is_finite():
+        raise ValueError(f"{what}: must be finite")
+    return result
+
+
+def _money(value: Any, what: str) -> Decimal | None:
+    if value is None:
+        return None
+    amount = _decimal(value, what)
+    if amount < 0:
+        raise ValueError(f"{what}: must not be negative")
+    return amount.quantize(FEN)
+
+
+def _date(value: Any, what: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{what}: {value!r} is not a YYYY-MM-DD date") from None
+    raise ValueError(f"{what}: {value!r} is not a date")
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise ValueError(f"{what}: must be a list of strings")
+    items = list(value)
+    if not all(isinstance(item, str) for item in items):
+        raise ValueError(f"{what}: must be a list of strings")
+    return items
+
+
+def _choice(value: Any, allowed: tuple[str, ...], what: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"{what}: {value!r} is not one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _optional_bool(value: Any, what: str) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise ValueError(f"{what}: must be true, false or null")
+
+
+def _purpose_order(purposes: Iterable[str]) -> list[str]:
+    known = [p for p in PURPOSES if p in purposes]
+    return known + sorted(p for p in purposes if p not in PURPOSES)
+
+
+@dataclass(frozen=True)
+class RateTier:
+    """One rate and the conditions under which it applies (``None``: not tested)."""
+
+    rate: Decimal
+    domestic: bool | None = None
+    purposes: frozenset[str] | None = None
+    relies_on_filed_model: bool | None = None
+
+    def holds(self, contract: Contract, enterprise: EnterpriseFacts) -> bool:
+        if self.domestic is not None and contract.domestic != self.domestic:
+            return False
+        if self.purposes is not None and contract.purpose not in self.purposes:
+            return False
+        return not (
+            self.relies_on_filed_model is not None
+            and enterprise.relies_on_filed_model != self.relies_on_filed_model
+        )
+
+    def describe(self) -> str:
+        """The tier's conditions in words, for reasons: "domestic hardware"."""
+        parts: list[str] = []
+        if self.purposes is not None:
+            parts.append("purpose " + " or ".join(_purpose_order(self.purposes)))
+        if self.relies_on_filed_model is True:
+            parts.append("relying on a filed model")
+        elif self.relies_on_filed_model is False:
+            parts.append("not relying on a filed model")
+        if self.domestic is True:
+            parts.append("domestic hardware")
+        elif self.domestic is False:
+            parts.append("non-domestic hardware")
+        return ", ".join(parts) if parts else "unconditional tier"
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> RateTier:
+        if not isinstance(data, Mapping):
+            raise ValueError("rate tier: must be an object with rate and when")
+        rate = _decimal(data.get("rate"), "rate")
+        if not RATE_ZERO <= rate <= 1:
+            raise ValueError(f"rate: {rate} is not between 0 and 1")
+        when = data.get("when") or {}
+        if not isinstance(when, Mapping):
+            raise ValueError("rate tier when: must be an object")
+        unknown = set(when) - {"domestic", "purposes", "relies_on_filed_model"}
+        if unknown:
+            raise ValueError(f"rate tier when: unknown condition(s) {', '.join(sorted(unknown))}")
+        purposes_value = when.get("purposes")
+        purposes = None
+        if purposes_value is not None:
+            purposes = frozenset(
+                _choice(p, PURPOSES, "rate tier purpose")
+                for p in _strings(purposes_value, "rate tier purposes")
+            )
+            if not purposes:
+                raise ValueError("rate tier purposes: an empty list would never hold")
+        return cls(
+            rate=rate,
+            domestic=_optional_bool(when.get("domestic"), "rate tier domestic"),
+            purposes=purposes,
+            relies_on_filed_model=_optional_bool(
+                when.get("relies_on_filed_model"), "rate tier relies_on_filed_model"
+            ),
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        when: dict[str, Any] = {}
+        if self.domestic is not None:
+            when["domestic"] = self.domestic
+        if self.purposes is not None:
+            when["purposes"] = _purpose_order(self.purposes)
+        if self.relies_on_filed_model is not None:
+            when["relies_on_filed_model"] = self.relies_on_filed_model
+        return {"rate": format_rate(self.rate), "when": when}
+
+
+@dataclass(frozen=True)
+class Program:
+    """A subsidy program as data (policies.md, "A program as data")."""
+
+    id: str
+    status: str
+    voucher_type: str
+    effective_from: date | None
+    effective_until: date | None
+    regions_include: tuple[str, ...]
+    regions_exclude: tuple[str, ...]
+    provider_lists_any: frozenset[str]
+    purposes: frozenset[str]
+    base: str
+    rates: tuple[RateTier, ...]
+    enterprise_annual_cap: Decimal | None
+    cap_relaxable: bool
+    annual_budget: Decimal | None
+    # Descriptive fields: carried so that a program round-trips, never used to decide.
+    name: str = ""
+    level: str = ""
+    source_document: str = ""
+    source_clause: str = ""
+
+    @property
+    def max_rate(self) -> Decimal:
+        """The highest rate any tier can pay (0 when there are no tiers)."""
+        return max((tier.rate for tier in self.rates), default=RATE_ZERO)
+
+    def is_valid_on(self, day: date) -> bool:
+        """Validity is inclusive at both ends; a program with no start date is never valid."""
+        if self.effective_from is None or day < self.effective_from:
+            return False
+        return self.effective_until is None or day <= self.effective_until
+
+    def validity_text(self) -> str:
+        if self.effective_from is None:
+            return "no validity set"
+        until = self.effective_until.isoformat() if self.effective_until else "(no end date)"
+        return f"valid {self.effective_from.isoformat()}..{until}"
+
+    def region_matches(self, region_code: str) -> bool:
+        return any(region_code.startswith(p) for p in self.regions_include) and not any(
+            region_code.startswith(p) for p in self.regions_exclude
+        )
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Program:
+        """Build from the policies.md JSON format; strings or Decimals/dates both accepted.
+
+        Raises ``ValueError`` with a readable message on anything malformed.
+        """
+        program_id = data.get("id")
+        if not isinstance(program_id, str) or not program_id:
+            raise ValueError("id: must be a non-empty string")
+        regions = data.get("enterprise_regions") or {}
+        if not isinstance(regions, Mapping):
+            raise ValueError("enterprise_regions: must be an object with include and exclude")
+        include = tuple(_strings(regions.get("include"), "enterprise_regions.include"))
+        exclude = tuple(_strings(regions.get("exclude"), "enterprise_regions.exclude"))
+        if not include:
+            raise ValueError("enterprise_regions.include: must name at least one region")
+        rates_data = data.get("rates")
+        if not isinstance(rates_data, list | tuple) or not rates_data:
+            raise ValueError("rates: must be a non-empty list")
+        effective_from = _date(data.get("effective_from"), "effective_from")
+        effective_until = _date(data.get("effective_until"), "effective_until")
+        if effective_from and effective_until and effective_from > effective_until:
+            raise ValueError("effective_from: must not be after effective_until")
+        relaxable = data.get(
+            "cap_relaxable_for_foundation_model_enterprises", data.get("cap_relaxable", False)
+        )
+        if not isinstance(relaxable, bool):
+            raise ValueError("cap_relaxable_for_foundation_model_enterprises: must be a boolean")
+        source = data.get("source") or {}
+        if not isinstance(source, Mapping):
+            raise ValueError("source: must be an object with document and clause")
+        return cls(
+            id=program_id,
+            status=_choice(data.get("status"), PROGRAM_STATUSES, "status"),
+            voucher_type=_choice(data.get("voucher_type"), VOUCHER_TYPES, "voucher_type"),
+            effective_from=effective_from,
+            effective_until=effective_until,
+            regions_include=include,
+            regions_exclude=exclude,
+            provider_lists_any=frozenset(
+                _strings(data.get("provider_lists_any"), "provider_lists_any")
+            ),
+            purposes=frozenset(
+                _choice(p, PURPOSES, "purpose") for p in _strings(data.get("purposes"), "purposes")
+            ),
+            base=_choice(data.get("base"), BASES, "base"),
+            rates=tuple(RateTier.from_data(tier) for tier in rates_data),
+            enterprise_annual_cap=_money(
+                data.get("enterprise_annual_cap"), "enterprise_annual_cap"
+            ),
+            cap_relaxable=relaxable,
+            annual_budget=_money(data.get("annual_budget"), "annual_budget"),
+            name=str(data.get("name") or ""),
+            level=str(data.get("level") or ""),
+            source_document=str(source.get("document") or ""),
+            source_clause=str(source.get("clause") or ""),
+        )
+
+    def to_data(self) -> dict[str, Any]:
+        """The policies.md JSON format (sets come out in a fixed order)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "voucher_type": self.voucher_type,
+            "level": self.level,
+            "status": self.status,
+            "effective_from": self.effective_from.isoformat() if self.effective_from else None,
+            "effective_until": self.effective_until.isoformat() if self.effective_until else None,
+            "enterprise_regions": {
+                "include": list(self.regions_include),
+                "exclude": list(self.regions_exclude),
+            },
+            "provider_lists_any": sorted(self.provider_lists_any),
+            "purposes": _purpose_order(self.purposes),
+            "base": self.base,
+            "rates": [tier.to_data() for tier in self.rates],
+            "enterprise_annual_cap": _format_optional(self.enterprise_annual_cap),
+            "cap_relaxable_for_foundation_model_enterprises": self.cap_relaxable,
+            "annual_budget": _format_optional(self.annual_budget),
+            "source": {"document": self.source_document, "clause": self.source_clause},
+        }
+
+
+def _format_optional(value: Decimal | None) -> str | None:
+    return None if value is None else format_money(value)
+
+
+@dataclass(frozen=True)
+class EnterpriseFacts:
+    region_code: str
+    is_foundation_model_enterprise: bool = False
+    # Whether this request relies on one of the enterprise's filed models (经备案).
+    relies_on_filed_model: bool = False
+    # program_id -> operator-granted cap (honoured only where the program allows relaxation).
+    relaxed_caps: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ProviderFacts:
+    status: str
+    lists: frozenset[str]  # the lists the provider is on at the contract date
+
+
+@dataclass(frozen=True)
+class Contract:
+    domestic: bool
+    purpose: str
+    gross_amount: Decimal
+    contract_date: date
+
+
+@dataclass(frozen=True)
+class Usage:
+    # program_id -> subsidy already reserved + settled by THIS enterprise in the contract's year
+    enterprise_used: Mapping[str, Decimal] = field(default_factory=dict)
+    # program_id -> subsidy reserved + settled by ALL enterprises in the contract's year
+    budget_used: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Consideration:
+    program_id: str
+    eligible: bool
+    reason: str
+    rate: Decimal | None
+    raw_amount: Decimal
+    amount: Decimal
+    capped_by: str | None
+    base: str
+
+
+@dataclass(frozen=True)
+class SubsidyResult:
+    program_id: str | None
+    rate: Decimal
+    amount: Decimal
+    base: str | None
+    capped_by: str | None
+    considered: tuple[Consideration, ...]
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def _cap_decision(program: Program, enterprise: EnterpriseFacts) -> tuple[Decimal | None, str]:
+    """The cap that applies and, when a grant was used or ignored, a note saying so."""
+    cap = program.enterprise_annual_cap
+    if program.id not in enterprise.relaxed_caps:
+        return cap, ""
+    grant = enterprise.relaxed_caps[program.id].quantize(FEN)
+    if cap is None:
+        return None, "cap relaxation grant not needed: the program has no enterprise cap"
+    if not program.cap_relaxable:
+        return cap, (
+            f"cap relaxation grant {format_money(grant)} ignored: "
+            "this program's cap is not relaxable"
+        )
+    if not enterprise.is_foundation_model_enterprise:
+        return cap, (
+            f"cap relaxation grant {format_money(grant)} ignored: "
+            "the enterprise is not a foundation-model enterprise"
+        )
+    if grant < cap:
+        return cap, (
+            f"cap relaxation grant {format_money(grant)} ignored: "
+            f"below the program cap {format_money(cap)} (a relaxation never lowers a cap)"
+        )
+    return grant, f"cap relaxed to {format_money(grant)} for this foundation-model enterprise"
+
+
+def effective_cap(program: Program, enterprise: EnterpriseFacts) -> Decimal | None:
+    """The enterprise's annual cap under ``program`` (``None``: no cap).
+
+    An operator grant in ``relaxed_caps`` replaces the program cap only when the
+    program allows relaxation for foundation-model enterprises, the enterprise is
+    one, and the grant is at least the program cap.
+    """
+    return _cap_decision(program, enterprise)[0]
+
+
+def _applicable(program: Program) -> bool:
+    return program.status == "active" and program.voucher_type == "compute"
+
+
+def max_rate(programs: Iterable[Program], on: date | None = None) -> Decimal:
+    """The highest rate any active compute program can pay (valid on ``on`` when given).
+
+    An upper bound for matching to prune with: no order can get a larger share of
+    its gross amount than this.
+    """
+    return max(
+        (p.max_rate for p in programs if _applicable(p) and (on is None or p.is_valid_on(on))),
+        default=RATE_ZERO,
+    )
+
+
+def settled_subsidy(reserved: Decimal, rate: Decimal, executed_amount: Decimal) -> Decimal:
+    """The subsidy of a completed order: recomputed on the executed amount with the
+    program and rate chosen when the order was placed, and never above what was
+    reserved (the cap and the budget were checked against the reservation).
+    """
+    if executed_amount < 0:
+        raise ValueError("executed_amount must not be negative")
+    return min(reserved.quantize(FEN), round_down(rate * executed_amount))
+
+
+def _ineligible(program: Program, reason: str) -> Consideration:
+    return Consideration(
+        program_id=program.id,
+        eligible=False,
+        reason=reason,
+        rate=None,
+        raw_amount=ZERO,
+        amount=ZERO,
+        capped_by=None,
+        base=program.base,
+    )
+
+
+def _eligibility_failures(
+    program: Program,
+    enterprise: EnterpriseFacts,
+    provider: ProviderFacts,
+    contract: Contract,
+) -> list[str]:
+    # Steps 1 and 2: each failed condition, in the order of policies.md.
+    failures: list[str] = []
+    if not program.is_valid_on(contract.contract_date):
+        failures.append(
+            f"not valid on {contract.contract_date.isoformat()} ({program.validity_text()})"
+        )
+    region = enterprise.region_code
+    if not any(region.startswith(p) for p in program.regions_include):
+        failures.append(
+            f"enterprise region {region} is outside {', '.join(program.regions_include)}"
+        )
+    else:
+        excluded = [p for p in program.regions_exclude if region.startswith(p)]
+        if excluded:
+            failures.append(f"enterprise region {region} is excluded ({', '.join(excluded)})")
+    if provider.status != "listed":
+        failures.append(f"provider is {provider.status}, not listed")
+    if program.provider_lists_any and not (program.provider_lists_any & provider.lists):
+        failures.append(
+            "provider is not on any of: " + ", ".join(sorted(program.provider_lists_any))
+        )
+    if contract.purpose not in program.purposes:
+        covered = ", ".join(_purpose_order(program.purposes)) or "none"
+        failures.append(f"purpose {contract.purpose} is not covered (covers: {covered})")
+    return failures
+
+
+def _consider(
+    program: Program,
+    enterprise: EnterpriseFacts,
+    provider: ProviderFacts,
+    contract: Contract,
+    usage: Usage,
+) -> Consideration:
+    if program.voucher_type != "compute":
+        name = _VOUCHER_NAMES.get(program.voucher_type, program.voucher_type)
+        return _ineligible(program, f"{name}: only compute vouchers subsidise a compute contract")
+    if program.status == "draft":
+        return _ineligible(program, "draft: never applied until activated")
+    if program.status != "active":
+        return _ineligible(program, f"{program.status}: no longer applied")
+
+    failures = _eligibility_failures(program, enterprise, provider, contract)
+    if failures:
+        return _ineligible(program, "; ".join(failures))
+
+    # Step 3: the highest tier whose conditions hold (the first such tier on equal rates).
+    tier: RateTier | None = None
+    for candidate in program.rates:
+        if candidate.holds(contract, enterprise) and (tier is None or candidate.rate > tier.rate):
+            tier = candidate
+    if tier is None:
+        facts = [
+            "domestic hardware" if contract.domestic else "non-domestic hardware",
+            f"purpose {contract.purpose}",
+            "relying on a filed model"
+            if enterprise.relies_on_filed_model
+            else "not relying on a filed model",
+        ]
+        return _ineligible(program, f"no rate tier applies ({', '.join(facts)})")
+
+    # Step 4: rate x base rounded down to the fen, then cap, then budget.
+    raw = round_down(tier.rate * contract.gross_amount)
+    amount = raw
+    capped_by: str | None = None
+    notes = [
+        f"rate {format_rate(tier.rate)} ({tier.describe()}); {format_rate(tier.rate)} × "
+        f"{format_money(contract.gross_amount)} = {format_money(raw)} rounded down to the fen, "
+        f"{_BASE_NOTES[program.base]}"
+    ]
+    cap, cap_note = _cap_decision(program, enterprise)
+    if cap_note:
+        notes.append(cap_note)
+    if cap is not None:
+        used = usage.enterprise_used.get(program.id, ZERO)
+        left = max(ZERO, (cap - used).quantize(FEN))
+        if amount > left:
+            amount = left
+            capped_by = "enterprise_cap"
+            notes.append(
+                f"capped by enterprise cap: {format_money(left)} left of {format_money(cap)}"
+            )
+    if program.annual_budget is not None:
+        spent = usage.budget_used.get(program.id, ZERO)
+        left = max(ZERO, (program.annual_budget - spent).quantize(FEN))
+        if amount > left:
+            amount = left
+            capped_by = "program_budget"
+            notes.append(
+                f"capped by program budget: {format_money(left)} left of "
+                f"{format_money(program.annual_budget)}"
+            )
+    if amount == ZERO:
+        notes.append("nothing to pay")
+    return Consideration(
+        program_id=program.id,
+        eligible=True,
+        reason="; ".join(notes),
+        rate=tier.rate,
+        raw_amount=raw,
+        amount=amount.quantize(FEN),
+        capped_by=capped_by,
+        base=program.base,
+    )
+
+
+def _decision_key(c: Consideration) -> tuple[int, Decimal, int, str]:
+    # Eligible first; then largest amount; then the base that pays soonest; then smaller id.
+    return (
+        0 if c.eligible else 1,
+        -c.amount if c.eligible else ZERO,
+        _BASE_RANK.get(c.base, len(BASES)) if c.eligible else 0,
+        c.program_id,
+    )
+
+
+def evaluate(
+    programs: Iterable[Program],
+    enterprise: EnterpriseFacts,
+    provider: ProviderFacts,
+    contract: Contract,
+    usage: Usage,
+) -> SubsidyResult:
+    """Steps 1-6 of policies.md: the one best program for one contract, and why.
+
+    ``contract.contract_date`` is the Asia/Shanghai day the order is placed;
+    ``usage`` holds the reserved + settled subsidy of that day's calendar year.
+    Every program appears in ``considered``, in decision order (see module doc).
+    """
+    considered = tuple(
+        sorted(
+            (_consider(p, enterprise, provider, contract, usage) for p in programs),
+            key=_decision_key,
+        )
+    )
+    best = considered[0] if considered else None
+    if best is None or not best.eligible or best.amount <= ZERO or best.rate is None:
+        return SubsidyResult(
+            program_id=None,
+            rate=RATE_ZERO,
+            amount=ZERO,
+            base=None,
+            capped_by=None,
+            considered=considered,
+        )
+    return SubsidyResult(
+        program_id=best.program_id,
+        rate=best.rate,
+        amount=best.amount,
+        base=best.base,
+        capped_by=best.capped_by,
+        considered=considered,
+    )

@@ -1,0 +1,89 @@
+"""Small async factories that build state through the public API."""
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from httpx import AsyncClient
+
+from app.core.validators import make_credit_code
+from tests.conftest import OPERATOR_KEY
+
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_KEY}"}
+_seq = itertools.count(1)
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def credit_code(region: str = "330108") -> str:
+    return make_credit_code(region, next(_seq) * 7919)
+
+
+async def create_provider(
+    client: AsyncClient,
+    *,
+    status: str = "listed",
+    lists: tuple[str, ...] = (),
+    region_code: str = "330108",
+    kind: str = "intelligent_computing_center",
+    since: str = "2024-01-01",
+) -> dict[str, Any]:
+    """A provider made by the operator, with a provider key under `api_key`."""
+    resp = await client.post(
+        "/v1/providers",
+        json={
+            "name": f"Provider {next(_seq)}",
+            "kind": kind,
+            "unified_social_credit_code": credit_code(region_code),
+            "region_code": region_code,
+            "status": status,
+        },
+        headers=OPERATOR,
+    )
+    assert resp.status_code == 201, resp.text
+    provider = resp.json()
+    for list_id in lists:
+        r = await client.post(
+            f"/v1/providers/{provider['id']}/listings",
+            json={"list": list_id, "since": since, "until": None, "reference": "test"},
+            headers=OPERATOR,
+        )
+        assert r.status_code == 201, r.text
+    key = await client.post(
+        "/v1/api-keys", json={"role": "provider", "provider_id": provider["id"]}, headers=OPERATOR
+    )
+    assert key.status_code == 201, key.text
+    provider["api_key"] = key.json()["key"]
+    return provider
+
+
+def offer_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "external_id": f"ext-{next(_seq)}",
+        "accelerator_id": "huawei-ascend-910b",
+        "cards_total": 64,
+        "price_per_card_hour": "12.00",
+        "available_from": T0.isoformat(),
+        "available_until": (T0 + timedelta(days=365)).isoformat(),
+        "min_hours": 1,
+        "region_code": "330108",
+        "workloads": ["training", "inference"],
+        "free_trial_hours": 0,
+        "free_migration_support": False,
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_offer(
+    client: AsyncClient, provider: dict[str, Any], **overrides: Any
+) -> dict[str, Any]:
+    resp = await client.post(
+        "/v1/offers", json=offer_body(**overrides), headers=bearer(provider["api_key"])
+    )
+    assert resp.status_code == 201, resp.text
+    result: dict[str, Any] = resp.json()
+    return result
