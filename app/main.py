@@ -16,6 +16,9 @@ from sqlalchemy import text
 from app.auth.endpoints import router as api_keys_router
 from app.catalog.endpoints import router as catalog_router
 from app.config import Settings, get_settings
+from app.enterprises.endpoints import router as enterprises_router
+from app.requests.endpoints import router as requests_router
+from app.subsidies.endpoints import router as subsidies_router
 from app.core.db import Database
 from app.core.errors import install_error_handlers, problems
 from app.core.logging import configure_logging
@@ -68,7 +71,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     install_error_handlers(app)
 
-    for router in (api_keys_router, catalog_router, providers_router, offers_router):
+    for router in (
+        api_keys_router,
+        catalog_router,
+        providers_router,
+        offers_router,
+        enterprises_router,
+        requests_router,
+        subsidies_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["health"], responses=problems())

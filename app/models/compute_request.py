@@ -25,6 +25,5 @@ class ComputeRequest(Timestamps, Base):
     filed_model: Mapped[str | None] = mapped_column(String(100))
     max_net_budget: Mapped[Decimal | None] = mapped_column(MoneyFen)
     region_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    workload: Mapped[str | None] = mapped_column(String(16))
     allow_split: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="open")

@@ -195,7 +195,6 @@ def upgrade() -> None:
         sa.Column("filed_model", sa.String(length=100), nullable=True),
         sa.Column("max_net_budget", sa.BigInteger(), nullable=True),
         sa.Column("region_prefixes", sa.JSON(), nullable=False),
-        sa.Column("workload", sa.String(length=16), nullable=True),
         sa.Column("allow_split", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
