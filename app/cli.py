@@ -92,6 +92,30 @@ def demo_data(
     typer.echo(summary)
 
 
+@cli.command("check-invariants")
+def check_invariants() -> None:
+    """Prove capacity and the voucher ledger consistent; exit 1 and say what is wrong if not."""
+    from app.ledger.invariants import check
+
+    async def run() -> list[str]:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                return await check(session)
+        finally:
+            await db.dispose()
+
+    problems = asyncio.run(run())
+    for problem in problems:
+        typer.echo(f"BROKEN: {problem}", err=True)
+    if problems:
+        raise typer.Exit(1)
+    typer.echo(
+        "all invariants hold: no offer overbooked, no cap or budget exceeded, "
+        "every order's ledger entries add up"
+    )
+
+
 @cli.command("serve")
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",

@@ -16,15 +16,18 @@ from sqlalchemy import text
 from app.auth.endpoints import router as api_keys_router
 from app.catalog.endpoints import router as catalog_router
 from app.config import Settings, get_settings
-from app.enterprises.endpoints import router as enterprises_router
-from app.requests.endpoints import router as requests_router
-from app.subsidies.endpoints import router as subsidies_router
 from app.core.db import Database
 from app.core.errors import install_error_handlers, problems
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from app.enterprises.endpoints import router as enterprises_router
+from app.ledger.endpoints import router as ledger_router
+from app.matching.endpoints import router as matching_router
 from app.offers.endpoints import router as offers_router
+from app.orders.endpoints import router as orders_router
 from app.providers.endpoints import router as providers_router
+from app.requests.endpoints import router as requests_router
+from app.subsidies.endpoints import router as subsidies_router
 
 DESCRIPTION = """
 Compute-power matchmaking for Hangzhou and Zhejiang (算力撮合): a registry of
@@ -79,6 +82,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         enterprises_router,
         requests_router,
         subsidies_router,
+        matching_router,
+        orders_router,
+        ledger_router,
     ):
         app.include_router(router)
 

@@ -87,3 +87,68 @@ async def create_offer(
     assert resp.status_code == 201, resp.text
     result: dict[str, Any] = resp.json()
     return result
+
+
+async def create_enterprise(
+    client: AsyncClient,
+    *,
+    region_code: str = "330108",
+    is_foundation_model_enterprise: bool = False,
+    filed_models: list[dict[str, Any]] | None = None,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """An enterprise made by the operator, with an enterprise key under `api_key`."""
+    resp = await client.post(
+        "/v1/enterprises",
+        json={
+            "name": name or f"Enterprise {next(_seq)}",
+            "unified_social_credit_code": credit_code(region_code),
+            "region_code": region_code,
+            "is_foundation_model_enterprise": is_foundation_model_enterprise,
+            "filed_models": filed_models or [],
+        },
+        headers=OPERATOR,
+    )
+    assert resp.status_code == 201, resp.text
+    enterprise: dict[str, Any] = resp.json()
+    key = await client.post(
+        "/v1/api-keys",
+        json={"role": "enterprise", "enterprise_id": enterprise["id"]},
+        headers=OPERATOR,
+    )
+    assert key.status_code == 201, key.text
+    enterprise["api_key"] = key.json()["key"]
+    return enterprise
+
+
+def request_body(**overrides: Any) -> dict[str, Any]:
+    """A compute request for 8 cards over 720 hours starting within 30 days of T0."""
+    body: dict[str, Any] = {
+        "accelerator_ids": [],
+        "domestic": "any",
+        "cards": 8,
+        "hours": 720,
+        "earliest_start": T0.isoformat(),
+        "latest_start": (T0 + timedelta(days=30)).isoformat(),
+        "purpose": "training",
+        "filed_model": None,
+        "max_net_budget": None,
+        "region_prefixes": [],
+        "allow_split": False,
+    }
+    body.update(overrides)
+    return body
+
+
+async def create_request(
+    client: AsyncClient, enterprise: dict[str, Any], **overrides: Any
+) -> dict[str, Any]:
+    """A compute request posted with the enterprise's own key."""
+    resp = await client.post(
+        "/v1/compute-requests",
+        json=request_body(**overrides),
+        headers=bearer(enterprise["api_key"]),
+    )
+    assert resp.status_code == 201, resp.text
+    result: dict[str, Any] = resp.json()
+    return result

@@ -5,6 +5,7 @@ from app.catalog.schemas import AcceleratorCreate, AcceleratorUpdate
 from app.core import audit
 from app.core.errors import Conflict
 from app.core.security import Principal
+from app.core.timeutil import utcnow
 from app.models import Accelerator, Offer
 
 
@@ -41,8 +42,12 @@ async def update_accelerator(
         setattr(acc, field, value)
     if "domestic" in changes:
         # An offer's flag always follows its hardware, so correct every offer at once.
+        # Each re-flagged offer is a new version: its ETag changes with it, so a
+        # client holding the old one cannot overwrite the correction unawares.
         await session.execute(
-            update(Offer).where(Offer.accelerator_id == acc.id).values(domestic=acc.domestic)
+            update(Offer)
+            .where(Offer.accelerator_id == acc.id, Offer.domestic != acc.domestic)
+            .values(domestic=acc.domestic, version=Offer.version + 1, updated_at=utcnow())
         )
     acc.version += 1
     await session.flush()

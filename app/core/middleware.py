@@ -1,8 +1,12 @@
 """Pure ASGI middleware: request context, body limits, idempotent POSTs."""
 
+import base64
+import binascii
 import hashlib
+import hmac
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -143,6 +147,18 @@ class BodyLimitMiddleware:
             return
         received = 0
         too_large = False
+        started = False
+
+        async def refuse() -> None:
+            nonlocal started
+            started = True
+            await send_problem(
+                send,
+                413,
+                "payload-too-large",
+                "Request body too large",
+                f"the body exceeds the limit of {self.max_bytes} bytes",
+            )
 
         async def limited_receive() -> Message:
             nonlocal received, too_large
@@ -154,36 +170,26 @@ class BodyLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
-        started = False
-
-        async def tracking_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if too_large:
+                # The app caught the refusal while reading (FastAPI answers "error
+                # parsing the body" with a 400): answer 413 in its place.
+                if message["type"] == "http.response.start" and not started:
+                    await refuse()
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await send_problem(
-                    send,
-                    413,
-                    "payload-too-large",
-                    "Request body too large",
-                    f"the body exceeds the limit of {self.max_bytes} bytes",
-                )
+            await self.app(scope, limited_receive, guarded_send)
         except Exception:
-            if too_large and not started:
-                await send_problem(
-                    send,
-                    413,
-                    "payload-too-large",
-                    "Request body too large",
-                    f"the body exceeds the limit of {self.max_bytes} bytes",
-                )
-            else:
+            # Whatever the app made of the refused body, the answer is 413.
+            if not too_large:
                 raise
+            if not started:
+                await refuse()
 
 
 class _BodyTooLarge(Exception):
@@ -236,10 +242,13 @@ class IdempotencyMiddleware:
         fingerprint = hashlib.sha256(
             scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
         ).hexdigest()
+        # Neither the Idempotency-Key nor the response is kept in clear (see ResponseSeal).
+        seal = ResponseSeal(auth, key)
+        key = hashlib.sha256(key.encode()).hexdigest()
 
         existing = await self._claim(scope_hash, key, fingerprint)
         if existing is not None:
-            await self._answer_existing(send, existing, fingerprint)
+            await self._answer_existing(send, existing, fingerprint, seal)
             return
 
         replay_body = body
@@ -282,7 +291,7 @@ class IdempotencyMiddleware:
                     state="done",
                     response_status=status,
                     response_headers=headers,
-                    response_body=captured["body"].decode("utf-8", errors="replace"),
+                    response_body=seal.seal(captured["body"]),
                 )
             )
             await session.commit()
@@ -326,7 +335,11 @@ class IdempotencyMiddleware:
             await session.commit()
 
     async def _answer_existing(
-        self, send: Send, record: IdempotencyRecord | None, fingerprint: str
+        self,
+        send: Send,
+        record: IdempotencyRecord | None,
+        fingerprint: str,
+        seal: "ResponseSeal",
     ) -> None:
         if record is None:
             await send_problem(
@@ -337,7 +350,8 @@ class IdempotencyMiddleware:
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
             return
-        if record.fingerprint != fingerprint:
+        body = seal.open(record.response_body or "") if record.state == "done" else b""
+        if record.fingerprint != fingerprint or body is None:
             await send_problem(
                 send,
                 422,
@@ -356,10 +370,63 @@ class IdempotencyMiddleware:
                 [(b"retry-after", b"1")],
             )
             return
-        body = (record.response_body or "").encode()
         headers = [(k.encode(), v.encode()) for k, v in (record.response_headers or {}).items()]
         headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
         await send(
             {"type": "http.response.start", "status": record.response_status, "headers": headers}
         )
         await send({"type": "http.response.body", "body": body})
+
+
+class ResponseSeal:
+    """Encrypts a stored response under a key only the retrying caller can derive.
+
+    A creating POST's response may carry a secret shown once (a new API key), and
+    keys are only ever stored hashed. So the record keeps the Idempotency-Key as a
+    SHA-256 and the response encrypted under a key derived from the caller's
+    `Authorization` header and Idempotency-Key, neither of which is stored: a
+    retry with both can read the first response again, a copy of the database
+    cannot. The cipher is SHAKE-256 as a keyed stream with a random nonce,
+    authenticated with HMAC-SHA-256 (encrypt-then-MAC).
+    """
+
+    VERSION = "v1"
+    NONCE_BYTES = 16
+    TAG_BYTES = 32
+
+    def __init__(self, authorization: str, idempotency_key: str) -> None:
+        material = authorization.encode() + b"\x00" + idempotency_key.encode()
+        root = hmac.new(b"computematch idempotency response v1", material, "sha256").digest()
+        self._enc = hmac.new(root, b"encrypt", "sha256").digest()
+        self._mac = hmac.new(root, b"authenticate", "sha256").digest()
+
+    def _stream(self, nonce: bytes, data: bytes) -> bytes:
+        if not data:
+            return b""
+        pad = hashlib.shake_256(self._enc + nonce).digest(len(data))
+        mixed = int.from_bytes(data, "big") ^ int.from_bytes(pad, "big")
+        return mixed.to_bytes(len(data), "big")
+
+    def seal(self, plaintext: bytes) -> str:
+        nonce = os.urandom(self.NONCE_BYTES)
+        ciphertext = self._stream(nonce, plaintext)
+        tag = hmac.new(self._mac, nonce + ciphertext, "sha256").digest()
+        return f"{self.VERSION}.{base64.b64encode(nonce + tag + ciphertext).decode()}"
+
+    def open(self, sealed: str) -> bytes | None:
+        """The plaintext, or None if this caller's key does not open it."""
+        version, _, text = sealed.partition(".")
+        if version != self.VERSION:
+            return None
+        try:
+            raw = base64.b64decode(text.encode(), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        head = self.NONCE_BYTES + self.TAG_BYTES
+        if len(raw) < head:
+            return None
+        nonce, tag, ciphertext = raw[: self.NONCE_BYTES], raw[self.NONCE_BYTES : head], raw[head:]
+        expected = hmac.new(self._mac, nonce + ciphertext, "sha256").digest()
+        if not hmac.compare_digest(tag, expected):
+            return None
+        return self._stream(nonce, ciphertext)

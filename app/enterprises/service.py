@@ -1,7 +1,7 @@
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -9,6 +9,7 @@ from sqlalchemy.orm import selectinload
 from app.auth import service as auth_service
 from app.core import audit
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.etag import check_if_match
 from app.core.ids import new_id
 from app.core.money import format_money
 from app.core.security import Principal
@@ -63,7 +64,9 @@ def _stored_models(models: list[FiledModel]) -> list[dict[str, Any]]:
 def _refuse_flag_unless_operator(principal: Principal | None, sent: bool | None) -> None:
     # null is the same as leaving the field out; any value is the operator's to set.
     if sent is not None and (principal is None or not principal.is_operator):
-        raise Unprocessable.field(["body", "is_foundation_model_enterprise"], FOUNDATION_FLAG_IS_OPERATORS)
+        raise Unprocessable.field(
+            ["body", "is_foundation_model_enterprise"], FOUNDATION_FLAG_IS_OPERATORS
+        )
 
 
 async def create_enterprise(
@@ -122,21 +125,24 @@ async def _lock(session: AsyncSession, enterprise: Enterprise) -> None:
 
 
 async def update_enterprise(
-    session: AsyncSession, principal: Principal, enterprise: Enterprise, payload: EnterpriseUpdate
+    session: AsyncSession,
+    principal: Principal,
+    enterprise: Enterprise,
+    payload: EnterpriseUpdate,
+    if_match: str | None = None,
 ) -> Enterprise:
     _refuse_flag_unless_operator(principal, payload.is_foundation_model_enterprise)
     changes = payload.model_dump(exclude_unset=True, exclude_none=True)
     if not changes:
         return enterprise
     await _lock(session, enterprise)
+    # Checked again under the lock: two writers holding the same ETag cannot both win.
+    await session.refresh(enterprise, attribute_names=["version", "is_foundation_model_enterprise"])
+    check_if_match(if_match, enterprise.id, enterprise.version)
     if payload.filed_models is not None:
         await _ensure_no_open_request_loses_its_model(session, enterprise, payload.filed_models)
-    if payload.is_foundation_model_enterprise is False and enterprise.cap_relaxations:
-        programs = ", ".join(r.program_id for r in enterprise.cap_relaxations)
-        raise Conflict(
-            f"enterprise {enterprise.id} has cap relaxations ({programs}); "
-            "DELETE them before it stops being a foundation-model enterprise"
-        )
+    if payload.is_foundation_model_enterprise is False:
+        await _ensure_no_relaxations(session, enterprise)
     before = snapshot(enterprise)
     if payload.name is not None:
         enterprise.name = payload.name
@@ -160,6 +166,21 @@ async def update_enterprise(
     return enterprise
 
 
+async def _ensure_no_relaxations(session: AsyncSession, enterprise: Enterprise) -> None:
+    programs = (
+        await session.scalars(
+            select(CapRelaxation.program_id)
+            .where(CapRelaxation.enterprise_id == enterprise.id)
+            .order_by(CapRelaxation.program_id)
+        )
+    ).all()
+    if programs:
+        raise Conflict(
+            f"enterprise {enterprise.id} has cap relaxations ({', '.join(programs)}); "
+            "DELETE them before it stops being a foundation-model enterprise"
+        )
+
+
 async def _ensure_no_open_request_loses_its_model(
     session: AsyncSession, enterprise: Enterprise, models: list[FiledModel]
 ) -> None:
@@ -181,17 +202,6 @@ async def _ensure_no_open_request_loses_its_model(
             f"open compute requests rely on filed model(s) {', '.join(dropped)}; "
             "cancel them before removing the filing"
         )
-
-
-async def count_relaxations(session: AsyncSession, enterprise_id: str) -> int:
-    return int(
-        await session.scalar(
-            select(func.count())
-            .select_from(CapRelaxation)
-            .where(CapRelaxation.enterprise_id == enterprise_id)
-        )
-        or 0
-    )
 
 
 async def grant_relaxation(

@@ -7,7 +7,7 @@ For one enterprise, program and year:
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.ids import new_id
 from app.core.money import ZERO
-from app.models import LedgerEntry
+from app.models import Enterprise, LedgerEntry, SubsidyProgram
+from app.orders.schemas import VoucherUsage, VoucherUsageItem
 
 KINDS = ("reserve", "settle", "release")
 
@@ -93,3 +94,60 @@ def entry(
         kind=kind,
         amount=amount,
     )
+
+
+async def lock_programs(session: AsyncSession, program_ids: Sequence[str]) -> None:
+    """Queue behind other writers of these programs' budgets (fixed order: by id)."""
+    await session.execute(
+        select(SubsidyProgram.id)
+        .where(SubsidyProgram.id.in_(sorted(program_ids)))
+        .order_by(SubsidyProgram.id)
+        .with_for_update()
+    )
+
+
+async def lock_enterprise(session: AsyncSession, enterprise_id: str) -> None:
+    """Queue behind other writers of this enterprise's caps."""
+    await session.execute(
+        select(Enterprise.id).where(Enterprise.id == enterprise_id).with_for_update()
+    )
+
+
+async def reservation_year(session: AsyncSession, order_id: str) -> int | None:
+    """The voucher year an order's subsidy was reserved in (None: nothing reserved)."""
+    year: int | None = await session.scalar(
+        select(LedgerEntry.year)
+        .where(LedgerEntry.order_id == order_id, LedgerEntry.kind == "reserve")
+        .limit(1)
+    )
+    return year
+
+
+async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int) -> VoucherUsage:
+    # Imported here: the subsidies service reads budgets from this module.
+    from app.enterprises import service as enterprise_service
+    from app.subsidies import service as subsidy_service
+    from app.subsidies.rules import EnterpriseFacts, effective_cap
+
+    balances = await enterprise_balances(session, enterprise.id, year)
+    facts = EnterpriseFacts(
+        region_code=enterprise.region_code,
+        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
+        relaxed_caps=enterprise_service.relaxed_caps(enterprise),
+    )
+    items = []
+    for _, program in await subsidy_service.load_programs(session):
+        if program.voucher_type != "compute" and program.id not in balances:
+            continue
+        balance = balances.get(program.id, Balance())
+        cap = effective_cap(program, facts)
+        items.append(
+            VoucherUsageItem(
+                program_id=program.id,
+                cap=cap,
+                reserved=balance.reserved,
+                settled=balance.settled,
+                remaining=None if cap is None else max(ZERO, cap - balance.used),
+            )
+        )
+    return VoucherUsage(enterprise_id=enterprise.id, year=year, items=items)

@@ -263,6 +263,76 @@ def net_lower_bound(gross: Decimal, max_rate: Decimal) -> Decimal:
     return (gross * (1 - max_rate)).quantize(FEN, rounding=ROUND_DOWN)
 
 
+class TopK:
+    """The running best ``k`` single-offer matches, fed candidates in ascending bound order.
+
+    The caller may feed candidates in batches (e.g. pages of a price-ordered
+    query); ``done(bound)`` says when no further candidate can enter.
+    """
+
+    def __init__(
+        self,
+        want: Want,
+        k: int,
+        *,
+        max_rate: Decimal,
+        price: Callable[[Candidate, int, Decimal], Priced],
+    ) -> None:
+        if not Decimal(0) <= max_rate <= 1:
+            raise ValueError("max_rate must be between 0 and 1")
+        self.want = want
+        self.k = k
+        self.max_rate = max_rate
+        self.price = price
+        self.best: list[Match] = []  # kept sorted by rank_key, at most k long
+
+    def bound(self, candidate: Candidate) -> tuple[Decimal, Decimal]:
+        """(net lower bound, gross) of a candidate."""
+        gross = gross_amount(candidate.price_per_card_hour, self.want.cards, self.want.hours)
+        return net_lower_bound(gross, self.max_rate), gross
+
+    def done(self, bound: Decimal) -> bool:
+        """True once a candidate with this bound (or any larger one) cannot enter."""
+        if self.k < 1:
+            return True
+        if len(self.best) >= self.k and bound > self.best[self.k - 1].net_amount:
+            return True
+        return self.want.max_net_budget is not None and bound > self.want.max_net_budget
+
+    def consider(self, candidate: Candidate, gross: Decimal) -> None:
+        """Window-fit the candidate, price it if it fits, and keep it if it ranks."""
+        want = self.want
+        start = earliest_fit(
+            holds=candidate.holds,
+            cards_total=candidate.cards_total,
+            cards=want.cards,
+            duration=want.duration,
+            earliest_start=want.earliest_start,
+            latest_start=want.latest_start,
+            available_from=candidate.available_from,
+            available_until=candidate.available_until,
+        )
+        if start is None:
+            return
+        priced = self.price(candidate, want.cards, gross)
+        if not want.within_budget(priced.net_amount):
+            return
+        self.best.append(
+            Match(
+                candidate=candidate,
+                start=start,
+                end=start + want.duration,
+                cards=want.cards,
+                hours=want.hours,
+                gross_amount=gross,
+                net_amount=priced.net_amount,
+                subsidy=priced.subsidy,
+            )
+        )
+        self.best.sort(key=lambda m: rank_key(m, want.prefer_domestic))
+        del self.best[self.k :]
+
+
 def top_matches(
     candidates: Iterable[Candidate],
     want: Want,
@@ -283,53 +353,14 @@ def top_matches(
     only priced when it fits. The result equals a brute-force ranking of every
     fitting candidate, truncated to ``k``.
     """
-    if k < 1:
-        return []
-    if not Decimal(0) <= max_rate <= 1:
-        raise ValueError("max_rate must be between 0 and 1")
-    duration = want.duration
-    bounded: list[tuple[Decimal, str, Decimal, Candidate]] = []
-    for candidate in candidates:
-        gross = gross_amount(candidate.price_per_card_hour, want.cards, want.hours)
-        bounded.append((net_lower_bound(gross, max_rate), candidate.offer_id, gross, candidate))
-    bounded.sort(key=lambda item: (item[0], item[1]))
-
-    best: list[Match] = []  # kept sorted by rank_key, at most k long
-    for bound, _, gross, candidate in bounded:
-        if len(best) >= k and bound > best[k - 1].net_amount:
+    top = TopK(want, k, max_rate=max_rate, price=price)
+    bounded = [(*top.bound(c), c) for c in candidates]
+    bounded.sort(key=lambda item: (item[0], item[2].offer_id))
+    for bound, gross, candidate in bounded:
+        if top.done(bound):
             break
-        if want.max_net_budget is not None and bound > want.max_net_budget:
-            break
-        start = earliest_fit(
-            holds=candidate.holds,
-            cards_total=candidate.cards_total,
-            cards=want.cards,
-            duration=duration,
-            earliest_start=want.earliest_start,
-            latest_start=want.latest_start,
-            available_from=candidate.available_from,
-            available_until=candidate.available_until,
-        )
-        if start is None:
-            continue
-        priced = price(candidate, want.cards, gross)
-        if not want.within_budget(priced.net_amount):
-            continue
-        best.append(
-            Match(
-                candidate=candidate,
-                start=start,
-                end=start + duration,
-                cards=want.cards,
-                hours=want.hours,
-                gross_amount=gross,
-                net_amount=priced.net_amount,
-                subsidy=priced.subsidy,
-            )
-        )
-        best.sort(key=lambda m: rank_key(m, want.prefer_domestic))
-        del best[k:]
-    return best
+        top.consider(candidate, gross)
+    return top.best
 
 
 # --------------------------------------------------------------------------

@@ -204,8 +204,10 @@ async def end_listing(
         raise NotFound(f"provider {provider.id} has no current listing on {list_id}")
     for listing in active:
         listing.ended_at = utcnow()
-        if listing.until is None or listing.until > today:
-            listing.until = today
+        # Ends today; one that has not started yet is cancelled, and keeps until ≥ since.
+        end = max(today, listing.since)
+        if listing.until is None or listing.until > end:
+            listing.until = end
     provider.version += 1
     await session.flush()
     await audit.record(

@@ -36,9 +36,7 @@ async def test_operator_creates_a_provider_key_shown_once_and_stored_hashed(
         assert secret not in row.key_hash
         assert len(row.key_hash) == 64
         # No column of the row holds the secret.
-        assert all(
-            secret != getattr(row, column.key) for column in ApiKey.__table__.columns
-        )
+        assert all(secret != getattr(row, column.key) for column in ApiKey.__table__.columns)
 
     listed = await client.get("/v1/api-keys", headers=OPERATOR)
     assert listed.status_code == 200
@@ -138,9 +136,7 @@ async def test_revoked_key_is_refused_at_once_and_revoking_twice_is_409(
     assert (await client.get(f"/v1/providers/{provider['id']}", headers=key)).status_code == 200
 
     async with db.sessionmaker() as session:
-        key_id = await session.scalar(
-            select(ApiKey.id).where(ApiKey.provider_id == provider["id"])
-        )
+        key_id = await session.scalar(select(ApiKey.id).where(ApiKey.provider_id == provider["id"]))
     revoked = await client.delete(f"/v1/api-keys/{key_id}", headers=OPERATOR)
     assert revoked.status_code == 200, revoked.text
     assert revoked.json()["revoked_at"] is not None
@@ -158,16 +154,16 @@ async def test_revoked_operator_key_cannot_revive_itself(client: AsyncClient) ->
     made = await client.post("/v1/api-keys", json={"role": "operator"}, headers=OPERATOR)
     key, key_id = made.json()["key"], made.json()["id"]
     assert (await client.delete(f"/v1/api-keys/{key_id}", headers=bearer(key))).status_code == 200
-    assert_problem(await client.post("/v1/api-keys", json={"role": "operator"}, headers=bearer(key)), 401)
+    assert_problem(
+        await client.post("/v1/api-keys", json={"role": "operator"}, headers=bearer(key)), 401
+    )
 
 
 async def test_non_operator_is_forbidden(client: AsyncClient) -> None:
     provider = await create_provider(client)
     key = bearer(provider["api_key"])
     assert_problem(await client.get("/v1/api-keys", headers=key), 403)
-    assert_problem(
-        await client.post("/v1/api-keys", json={"role": "operator"}, headers=key), 403
-    )
+    assert_problem(await client.post("/v1/api-keys", json={"role": "operator"}, headers=key), 403)
     assert_problem(
         await client.post(
             "/v1/api-keys", json={"role": "provider", "provider_id": provider["id"]}, headers=key

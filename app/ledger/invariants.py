@@ -1,0 +1,132 @@
+"""Recompute from the orders and the ledger that nothing is overbooked or overspent."""
+
+from collections import defaultdict
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.core.money import ZERO
+from app.enterprises import service as enterprise_service
+from app.ledger import service as ledger
+from app.matching import engine
+from app.models import Enterprise, LedgerEntry, Offer, Order, OrderPart
+from app.subsidies import service as subsidy_service
+from app.subsidies.rules import EnterpriseFacts, effective_cap
+
+
+async def check(session: AsyncSession) -> list[str]:
+    """Every broken invariant, in words; an empty list means all hold."""
+    problems: list[str] = []
+    problems += await _capacity(session)
+    problems += await _caps_and_budgets(session)
+    problems += await _orders_balance(session)
+    return problems
+
+
+async def _capacity(session: AsyncSession) -> list[str]:
+    holds: dict[str, list[engine.Hold]] = defaultdict(list)
+    rows = await session.execute(
+        select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
+            OrderPart.holding.is_(True)
+        )
+    )
+    for offer_id, start, end, cards in rows:
+        holds[offer_id].append(engine.Hold(start=start, end=end, cards=cards))
+    if not holds:
+        return []
+    totals = dict(
+        (
+            await session.execute(
+                select(Offer.id, Offer.cards_total).where(Offer.id.in_(list(holds)))
+            )
+        ).all()
+    )
+    out = []
+    for offer_id, offer_holds in holds.items():
+        first = min(h.start for h in offer_holds)
+        last = max(h.end for h in offer_holds)
+        peak = engine.peak_usage(offer_holds, first, last)
+        if peak > totals[offer_id]:
+            out.append(
+                f"offer {offer_id}: {peak} cards held at once, only {totals[offer_id]} exist"
+            )
+    return out
+
+
+async def _caps_and_budgets(session: AsyncSession) -> list[str]:
+    programs = {p.id: p for _, p in await subsidy_service.load_programs(session)}
+    sums: dict[tuple[str, str, int], dict[str, Decimal]] = defaultdict(
+        lambda: dict.fromkeys(ledger.KINDS, ZERO)
+    )
+    for entry in await session.scalars(select(LedgerEntry)):
+        sums[(entry.enterprise_id, entry.program_id, entry.year)][entry.kind] += entry.amount
+    out = []
+    program_year: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
+    enterprises = {
+        e.id: e
+        for e in await session.scalars(
+            select(Enterprise).options(selectinload(Enterprise.cap_relaxations))
+        )
+    }
+    for (enterprise_id, program_id, year), s in sums.items():
+        used = s["reserve"] - s["release"]
+        if s["settle"] + s["release"] > s["reserve"]:
+            out.append(
+                f"enterprise {enterprise_id}, {program_id} {year}: settled and released "
+                f"{s['settle'] + s['release']} exceed reserved {s['reserve']}"
+            )
+        program_year[(program_id, year)] += used
+        enterprise = enterprises[enterprise_id]
+        cap = effective_cap(
+            programs[program_id],
+            EnterpriseFacts(
+                region_code=enterprise.region_code,
+                is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
+                relaxed_caps=enterprise_service.relaxed_caps(enterprise),
+            ),
+        )
+        if cap is not None and used > cap:
+            out.append(
+                f"enterprise {enterprise_id} is over its {program_id} cap for {year}: "
+                f"{used} > {cap}"
+            )
+    for (program_id, year), used in program_year.items():
+        budget = programs[program_id].annual_budget
+        if budget is not None and used > budget:
+            out.append(f"program {program_id} is over its {year} budget: {used} > {budget}")
+    return out
+
+
+async def _orders_balance(session: AsyncSession) -> list[str]:
+    entries: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(ledger.KINDS, ZERO))
+    for entry in await session.scalars(select(LedgerEntry)):
+        entries[entry.part_id][entry.kind] += entry.amount
+    out = []
+    orders = await session.scalars(select(Order).options(selectinload(Order.parts)))
+    for order in orders:
+        if sum((p.gross_amount for p in order.parts), ZERO) != order.gross_amount:
+            out.append(f"order {order.id}: parts' gross does not add up to the order's")
+        for part in order.parts:
+            e = entries.get(part.id, dict.fromkeys(ledger.KINDS, ZERO))
+            expected_reserve = part.subsidy_amount if part.program_id else ZERO
+            if e["reserve"] != expected_reserve:
+                out.append(
+                    f"order {order.id} part {part.id}: reserved {e['reserve']} in the "
+                    f"ledger, {expected_reserve} on the order"
+                )
+            if order.status == "reserved" and (e["settle"] or e["release"]):
+                out.append(f"order {order.id}: reserved but has settle/release entries")
+            if order.status == "cancelled" and (e["release"] != e["reserve"] or e["settle"]):
+                out.append(f"order {order.id}: cancelled but its reservation is not released")
+            if order.status == "cancelled" and part.holding:
+                out.append(f"order {order.id}: cancelled but still holds capacity")
+            if order.status == "completed":
+                settled = part.settled_subsidy or ZERO
+                if e["settle"] != settled or e["settle"] + e["release"] != e["reserve"]:
+                    out.append(
+                        f"order {order.id} part {part.id}: settlement entries do not "
+                        "add up to the reservation"
+                    )
+    return out

@@ -1,0 +1,487 @@
+"""Matching: the offers that can really serve a request, best net price first.
+
+One query pages through candidate offers cheapest first (filtered in SQL on
+indexed columns); one query per page loads the holds overlapping the request's
+window and one the providers' listings. Pricing (the subsidy engine) runs only
+on candidates that fit and can still enter the top k: no program pays more
+than the highest rate open to this enterprise, so once an offer's gross ×
+(1 − that rate) exceeds the k-th best net, no later (dearer) offer can enter.
+"""
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import Conflict, NotFound
+from app.core.money import ZERO
+from app.core.timeutil import today_shanghai
+from app.enterprises import service as enterprise_service
+from app.ledger import service as ledger
+from app.matching import engine
+from app.matching.schemas import MatchOut, MatchPart
+from app.models import Accelerator, ComputeRequest, Listing, Offer, OrderPart, Provider
+from app.subsidies import service as subsidy_service
+from app.subsidies.rules import (
+    Contract,
+    EnterpriseFacts,
+    Program,
+    ProviderFacts,
+    SubsidyResult,
+    Usage,
+    evaluate,
+)
+from app.subsidies.schemas import considered_out, subsidy_out
+
+PAGE = 200
+MAX_SPLIT_CANDIDATES = 2000
+RATE_PLACES = Decimal("0.0001")
+
+
+@dataclass
+class MatchContext:
+    """Everything pricing needs, loaded once per request."""
+
+    request: ComputeRequest
+    enterprise: EnterpriseFacts
+    programs: list[Program]
+    program_versions: dict[str, int]
+    contract_date: date
+    enterprise_used: dict[str, Decimal]
+    budget_used: dict[str, Decimal]
+    max_rate: Decimal
+    provider_lists: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def window_start(self) -> datetime:
+        return self.request.earliest_start
+
+    @property
+    def window_end(self) -> datetime:
+        return self.request.latest_start + timedelta(hours=self.request.hours)
+
+    def want(self, cards: int | None = None) -> engine.Want:
+        r = self.request
+        return engine.Want(
+            cards=cards or r.cards,
+            hours=r.hours,
+            earliest_start=r.earliest_start,
+            latest_start=r.latest_start,
+            prefer_domestic=r.domestic == "preferred",
+            max_net_budget=r.max_net_budget,
+        )
+
+    def subsidy(
+        self, candidate: engine.Candidate, gross: Decimal, usage: Usage | None = None
+    ) -> SubsidyResult:
+        facts = ProviderFacts(
+            status="listed", lists=self.provider_lists.get(candidate.provider_id, frozenset())
+        )
+        contract = Contract(
+            domestic=candidate.domestic,
+            purpose=self.request.purpose,
+            gross_amount=gross,
+            contract_date=self.contract_date,
+        )
+        usage = usage or Usage(enterprise_used=self.enterprise_used, budget_used=self.budget_used)
+        return evaluate(self.programs, self.enterprise, facts, contract, usage)
+
+    def price(self, candidate: engine.Candidate, cards: int, gross: Decimal) -> engine.Priced:
+        result = self.subsidy(candidate, gross)
+        return engine.Priced(net_amount=gross - result.amount, subsidy=result)
+
+    def price_parts(
+        self, parts: Sequence[tuple[engine.Candidate, int, Decimal]]
+    ) -> list[engine.Priced]:
+        """Price a split's parts in turn: a cap or budget used by one part is gone for the next."""
+        enterprise_used = dict(self.enterprise_used)
+        budget_used = dict(self.budget_used)
+        out = []
+        for candidate, _cards, gross in parts:
+            result = self.subsidy(
+                candidate, gross, Usage(enterprise_used=enterprise_used, budget_used=budget_used)
+            )
+            if result.program_id is not None:
+                enterprise_used[result.program_id] = (
+                    enterprise_used.get(result.program_id, ZERO) + result.amount
+                )
+                budget_used[result.program_id] = (
+                    budget_used.get(result.program_id, ZERO) + result.amount
+                )
+            out.append(engine.Priced(net_amount=gross - result.amount, subsidy=result))
+        return out
+
+
+async def build_context(session: AsyncSession, request: ComputeRequest) -> MatchContext:
+    enterprise = await enterprise_service.load_enterprise(session, request.enterprise_id)
+    if enterprise is None:  # the foreign key makes this a broken invariant
+        raise NotFound(f"enterprise {request.enterprise_id} does not exist")
+    contract_date = today_shanghai()
+    rows = await subsidy_service.load_programs(session)
+    programs = [program for _, program in rows]
+    facts = EnterpriseFacts(
+        region_code=enterprise.region_code,
+        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
+        relies_on_filed_model=request.purpose in ("maas", "agent") and bool(request.filed_model),
+        relaxed_caps=enterprise_service.relaxed_caps(enterprise),
+    )
+    year = contract_date.year
+    # The highest rate any program open to this enterprise and purpose can pay today.
+    open_rates = [
+        p.max_rate
+        for p in programs
+        if p.status == "active"
+        and p.voucher_type == "compute"
+        and p.is_valid_on(contract_date)
+        and p.region_matches(facts.region_code)
+        and request.purpose in p.purposes
+    ]
+    return MatchContext(
+        request=request,
+        enterprise=facts,
+        programs=programs,
+        program_versions={row.id: row.version for row, _ in rows},
+        contract_date=contract_date,
+        enterprise_used=ledger.used(await ledger.enterprise_balances(session, enterprise.id, year)),
+        budget_used=ledger.used(await ledger.program_balances(session, year)),
+        max_rate=max(open_rates, default=Decimal(0)),
+    )
+
+
+def candidate_query(request: ComputeRequest, *, whole: bool) -> Select[*tuple[Any, ...]]:
+    """Active offers of listed providers meeting the request's constraints.
+
+    `whole`: the offer alone has enough cards (a single match); otherwise any
+    offer may contribute (a split).
+    """
+    window_end = request.latest_start + timedelta(hours=request.hours)
+    stmt: Select[*tuple[Any, ...]] = (
+        select(
+            Offer.id,
+            Offer.provider_id,
+            Offer.accelerator_id,
+            Offer.domestic,
+            Offer.price_per_card_hour,
+            Offer.cards_total,
+            Offer.available_from,
+            Offer.available_until,
+            Offer.free_trial_hours,
+            Offer.free_migration_support,
+        )
+        .join(Provider, Provider.id == Offer.provider_id)
+        .where(
+            Offer.status == "active",
+            Provider.status == "listed",
+            Offer.min_hours <= request.hours,
+            Offer.available_from <= request.latest_start,
+            Offer.available_until >= request.earliest_start + timedelta(hours=request.hours),
+            Offer.available_until > request.earliest_start,
+            Offer.available_from < window_end,
+        )
+    )
+    if whole:
+        stmt = stmt.where(Offer.cards_total >= request.cards)
+    if request.accelerator_ids:
+        stmt = stmt.where(Offer.accelerator_id.in_(request.accelerator_ids))
+    if request.min_memory_gb:
+        stmt = stmt.where(
+            Offer.accelerator_id.in_(
+                select(Accelerator.id).where(Accelerator.memory_gb >= request.min_memory_gb)
+            )
+        )
+    if request.domestic == "required":
+        stmt = stmt.where(Offer.domestic.is_(True))
+    if request.region_prefixes:
+        stmt = stmt.where(
+            or_(
+                *(Offer.region_code.startswith(p, autoescape=True) for p in request.region_prefixes)
+            )
+        )
+    if request.purpose == "training":
+        stmt = stmt.where(Offer.supports_training.is_(True))
+    else:
+        stmt = stmt.where(Offer.supports_inference.is_(True))
+    ordered: Select[*tuple[Any, ...]] = stmt.order_by(Offer.price_per_card_hour, Offer.id)
+    return ordered
+
+
+async def _load_page(
+    session: AsyncSession, ctx: MatchContext, stmt: Select[*tuple[Any, ...]]
+) -> list[engine.Candidate]:
+    rows = (await session.execute(stmt)).all()
+    if not rows:
+        return []
+    offer_ids = [r.id for r in rows]
+    holds: dict[str, list[engine.Hold]] = defaultdict(list)
+    result = await session.execute(
+        select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
+            OrderPart.offer_id.in_(offer_ids),
+            OrderPart.holding.is_(True),
+            OrderPart.end > ctx.window_start,
+            OrderPart.start < ctx.window_end,
+        )
+    )
+    for offer_id, start, end, cards in result:
+        holds[offer_id].append(engine.Hold(start=start, end=end, cards=cards))
+    await load_provider_lists(session, ctx, {r.provider_id for r in rows})
+    return [
+        engine.Candidate(
+            offer_id=r.id,
+            provider_id=r.provider_id,
+            accelerator_id=r.accelerator_id,
+            domestic=r.domestic,
+            price_per_card_hour=r.price_per_card_hour,
+            cards_total=r.cards_total,
+            available_from=r.available_from,
+            available_until=r.available_until,
+            holds=tuple(holds.get(r.id, ())),
+            payload=(r.free_trial_hours, r.free_migration_support),
+        )
+        for r in rows
+    ]
+
+
+async def load_provider_lists(
+    session: AsyncSession, ctx: MatchContext, provider_ids: set[str]
+) -> None:
+    missing = provider_ids - ctx.provider_lists.keys()
+    if not missing:
+        return
+    lists: dict[str, set[str]] = {pid: set() for pid in missing}
+    result = await session.execute(
+        select(Listing.provider_id, Listing.list_id).where(
+            Listing.provider_id.in_(missing),
+            Listing.ended_at.is_(None),
+            Listing.since <= ctx.contract_date,
+            or_(Listing.until.is_(None), Listing.until >= ctx.contract_date),
+        )
+    )
+    for provider_id, list_id in result:
+        lists[provider_id].add(list_id)
+    ctx.provider_lists.update({pid: frozenset(names) for pid, names in lists.items()})
+
+
+async def top_single(session: AsyncSession, ctx: MatchContext, k: int) -> list[engine.Match]:
+    """The best k single-offer matches, paging candidates cheapest first."""
+    top = engine.TopK(ctx.want(), k, max_rate=ctx.max_rate, price=ctx.price)
+    base = candidate_query(ctx.request, whole=True)
+    after: tuple[Decimal, str] | None = None
+    while True:
+        stmt = base
+        if after is not None:
+            stmt = stmt.where(tuple_(Offer.price_per_card_hour, Offer.id) > tuple_(*after))
+        page = await _load_page(session, ctx, stmt.limit(PAGE))
+        for candidate in page:
+            bound, gross = top.bound(candidate)
+            if top.done(bound):
+                return top.best
+            top.consider(candidate, gross)
+        if len(page) < PAGE:
+            return top.best
+        last = page[-1]
+        after = (last.price_per_card_hour, last.offer_id)
+
+
+async def find_matches(
+    session: AsyncSession, request: ComputeRequest, k: int
+) -> tuple[MatchContext, list[MatchOut]]:
+    if request.status != "open":
+        raise Conflict(f"compute request {request.id} is {request.status}")
+    ctx = await build_context(session, request)
+    singles = await top_single(session, ctx, k)
+    out = [single_out(ctx, m) for m in singles]
+    if not out and request.allow_split:
+        page = await _load_page(
+            session, ctx, candidate_query(request, whole=False).limit(MAX_SPLIT_CANDIDATES)
+        )
+        splits = engine.plan_splits(page, ctx.want(), k, price_parts=ctx.price_parts)
+        out = [split_out(ctx, s) for s in splits]
+    return ctx, out
+
+
+async def match_for_offers(
+    session: AsyncSession, request: ComputeRequest, parts: Sequence[tuple[str, int]]
+) -> tuple[MatchContext, MatchOut]:
+    """Re-derive one match (single, or a split over `parts` of (offer_id, cards)) as of now."""
+    if request.status != "open":
+        raise Conflict(f"compute request {request.id} is {request.status}")
+    ctx = await build_context(session, request)
+    offer_ids = [offer_id for offer_id, _ in parts]
+    whole = len(parts) == 1
+    stmt = candidate_query(request, whole=whole).where(Offer.id.in_(offer_ids))
+    found = {c.offer_id: c for c in await _load_page(session, ctx, stmt)}
+    missing = [o for o in offer_ids if o not in found]
+    if missing:
+        raise Conflict(
+            f"offer(s) {', '.join(missing)} cannot serve this request (not active, provider not "
+            "listed, or outside its constraints)",
+            reason="offer_unavailable",
+        )
+    if whole:
+        top = engine.TopK(ctx.want(), 1, max_rate=ctx.max_rate, price=ctx.price)
+        candidate = found[offer_ids[0]]
+        top.consider(candidate, top.bound(candidate)[1])
+        if not top.best:
+            raise Conflict(
+                f"offer {candidate.offer_id} has no window free for {request.cards} cards × "
+                f"{request.hours} h starting within the request's window",
+                reason="capacity",
+            )
+        return ctx, single_out(ctx, top.best[0])
+    if sum(cards for _, cards in parts) != request.cards or any(c < 1 for _, c in parts):
+        raise Conflict(f"the parts' cards must add up to the request's {request.cards}")
+    want = ctx.want()
+    accelerators = {found[o].accelerator_id for o in offer_ids}
+    if len(accelerators) != 1 or len(set(offer_ids)) != len(offer_ids):
+        raise Conflict("a split combines distinct offers of one accelerator model")
+    start = _common_start(want, [(found[o], c) for o, c in parts])
+    if start is None:
+        raise Conflict(
+            "these offers have no common window free for the requested cards", reason="capacity"
+        )
+    priced_input = [
+        (found[o], c, engine.gross_amount(found[o].price_per_card_hour, c, request.hours))
+        for o, c in parts
+    ]
+    priced = ctx.price_parts(priced_input)
+    split = engine.SplitMatch(
+        accelerator_id=accelerators.pop(),
+        start=start,
+        end=start + want.duration,
+        cards=request.cards,
+        hours=request.hours,
+        parts=tuple(
+            engine.SplitPart(
+                candidate=cand, cards=c, gross_amount=g, net_amount=p.net_amount, subsidy=p.subsidy
+            )
+            for (cand, c, g), p in zip(priced_input, priced, strict=True)
+        ),
+        gross_amount=sum((g for _, _, g in priced_input), ZERO),
+        net_amount=sum((p.net_amount for p in priced), ZERO),
+        domestic=all(found[o].domestic for o in offer_ids),
+    )
+    return ctx, split_out(ctx, split)
+
+
+def _common_start(
+    want: engine.Want, parts: Sequence[tuple[engine.Candidate, int]]
+) -> datetime | None:
+    """The earliest start in the window at which every part has its cards free."""
+    starts = sorted(
+        {want.earliest_start}
+        | {c.available_from for c, _ in parts if want.earliest_start < c.available_from}
+        | {
+            h.end
+            for c, _ in parts
+            for h in c.holds
+            if want.earliest_start < h.end <= want.latest_start
+        }
+    )
+    for start in starts:
+        if start > want.latest_start:
+            break
+        fits = all(
+            engine.earliest_fit(
+                holds=c.holds,
+                cards_total=c.cards_total,
+                cards=cards,
+                duration=want.duration,
+                earliest_start=start,
+                latest_start=start,
+                available_from=c.available_from,
+                available_until=c.available_until,
+            )
+            is not None
+            for c, cards in parts
+        )
+        if fits:
+            return start
+    return None
+
+
+def _per_card_hour(amount: Decimal, cards: int, hours: int) -> Decimal:
+    return (amount / (cards * hours)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def single_out(ctx: MatchContext, m: engine.Match) -> MatchOut:
+    c = m.candidate
+    result: SubsidyResult = m.subsidy
+    free_trial_hours, free_migration = c.payload
+    return MatchOut(
+        offer_id=c.offer_id,
+        provider_id=c.provider_id,
+        accelerator_id=c.accelerator_id,
+        domestic=c.domestic,
+        cards=m.cards,
+        hours=m.hours,
+        start=m.start,
+        end=m.end,
+        price_per_card_hour=c.price_per_card_hour,
+        gross_amount=m.gross_amount,
+        subsidy=subsidy_out(result),
+        net_amount=m.net_amount,
+        net_price_per_card_hour=_per_card_hour(m.net_amount, m.cards, m.hours),
+        free_trial_hours=free_trial_hours,
+        free_migration_support=free_migration,
+        considered=[considered_out(x) for x in result.considered],
+        parts=None,
+    )
+
+
+def split_out(ctx: MatchContext, s: engine.SplitMatch) -> MatchOut:
+    parts = []
+    for p in s.parts:
+        result: SubsidyResult = p.subsidy
+        free_trial_hours, free_migration = p.candidate.payload
+        parts.append(
+            MatchPart(
+                offer_id=p.candidate.offer_id,
+                provider_id=p.candidate.provider_id,
+                accelerator_id=p.candidate.accelerator_id,
+                domestic=p.candidate.domestic,
+                cards=p.cards,
+                price_per_card_hour=p.candidate.price_per_card_hour,
+                gross_amount=p.gross_amount,
+                subsidy=subsidy_out(result),
+                net_amount=p.net_amount,
+                free_trial_hours=free_trial_hours,
+                free_migration_support=free_migration,
+                considered=[considered_out(x) for x in result.considered],
+            )
+        )
+    subsidy_total = sum((p.subsidy.amount for p in s.parts), ZERO)
+    rate = (subsidy_total / s.gross_amount).quantize(RATE_PLACES) if s.gross_amount else ZERO
+    capped = next((p.subsidy.capped_by for p in s.parts if p.subsidy.capped_by), None)
+    return MatchOut(
+        offer_id=None,
+        provider_id=None,
+        accelerator_id=s.accelerator_id,
+        domestic=s.domestic,
+        cards=s.cards,
+        hours=s.hours,
+        start=s.start,
+        end=s.end,
+        price_per_card_hour=None,
+        gross_amount=s.gross_amount,
+        subsidy=subsidy_out(
+            replace(
+                s.parts[0].subsidy,
+                program_id=None,
+                rate=rate,
+                amount=subsidy_total,
+                base=None,
+                capped_by=capped,
+            )
+        ),
+        net_amount=s.net_amount,
+        net_price_per_card_hour=_per_card_hour(s.net_amount, s.cards, s.hours),
+        free_trial_hours=min(p.free_trial_hours for p in parts),
+        free_migration_support=all(p.free_migration_support for p in parts),
+        considered=[],
+        parts=parts,
+    )

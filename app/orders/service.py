@@ -1,0 +1,515 @@
+"""Quotes and orders: capacity and subsidy reserved together, in one transaction.
+
+Placing an order locks, in a fixed order (offers by id, then subsidy programs by
+id, then the enterprise), every row whose state it reads to decide: so two
+orders for the same cards, cap or budget queue up, and the second one sees the
+first one's holds and ledger entries. On SQLite the request's transaction
+already holds the database write lock (BEGIN IMMEDIATE), which serialises the
+same way.
+"""
+
+import logging
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app.config import Settings
+from app.core import audit
+from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from app.core.ids import new_id
+from app.core.money import ZERO, round_down, round_half_up
+from app.core.security import Principal
+from app.core.timeutil import utcnow
+from app.ledger import service as ledger
+from app.matching import engine
+from app.matching import service as matching
+from app.matching.schemas import MatchOut
+from app.models import Offer, Order, OrderPart, Provider, Quote
+from app.orders.schemas import QuoteCreate
+from app.requests import service as request_service
+from app.subsidies.rules import Contract, ProviderFacts, Usage, evaluate, settled_subsidy
+
+log = logging.getLogger("computematch.orders")
+
+
+class OrderConflict(Conflict):
+    type = "order-conflict"
+    title = "The order cannot be placed as quoted"
+
+
+# --------------------------------------------------------------------------- quotes
+
+
+async def create_quote(
+    session: AsyncSession, principal: Principal, payload: QuoteCreate, settings: Settings
+) -> Quote:
+    if principal.role == "provider":
+        raise Forbidden("quotes are taken by enterprises")
+    request = await request_service.get_request_for(session, principal, payload.request_id)
+    now = utcnow()
+    open_quotes = await session.scalar(
+        select(func.count())
+        .select_from(Quote)
+        .where(
+            Quote.enterprise_id == request.enterprise_id,
+            Quote.expires_at > now,
+            ~Quote.id.in_(select(Order.quote_id)),
+        )
+    )
+    if (open_quotes or 0) >= settings.max_open_quotes_per_enterprise:
+        raise Conflict(
+            f"this enterprise already holds {open_quotes} open quotes (limit "
+            f"{settings.max_open_quotes_per_enterprise}); order or let some expire"
+        )
+    parts = (
+        [(payload.offer_id, request.cards)]
+        if payload.offer_id is not None
+        else [(p.offer_id, p.cards) for p in payload.parts or []]
+    )
+    ctx, match = await matching.match_for_offers(session, request, parts)
+    if request.max_net_budget is not None and match.net_amount > request.max_net_budget:
+        raise Conflict(
+            f"the net amount {match.net_amount} exceeds the request's max_net_budget "
+            f"{request.max_net_budget}"
+        )
+    quote = Quote(
+        id=new_id("quo"),
+        enterprise_id=request.enterprise_id,
+        request_id=request.id,
+        expires_at=now + timedelta(seconds=settings.quote_ttl_seconds),
+        match=match.model_dump(mode="json"),
+        program_versions=ctx.program_versions,
+        created_at=now,
+    )
+    session.add(quote)
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "quote.created",
+        "quote",
+        quote.id,
+        after={"request_id": request.id, "net_amount": str(match.net_amount)},
+    )
+    return quote
+
+
+async def get_quote_for(session: AsyncSession, principal: Principal, quote_id: str) -> Quote:
+    quote = await session.get(Quote, quote_id)
+    if quote is None or not (
+        principal.is_operator or principal.enterprise_id == quote.enterprise_id
+    ):
+        raise NotFound(f"quote {quote_id} does not exist")
+    return quote
+
+
+# --------------------------------------------------------------------------- orders
+
+
+def _parts_of(match: MatchOut) -> list[dict[str, Any]]:
+    """The contracts a pinned match consists of (one, or a split's parts)."""
+    if match.parts:
+        return [
+            {
+                "offer_id": p.offer_id,
+                "provider_id": p.provider_id,
+                "cards": p.cards,
+                "price_per_card_hour": p.price_per_card_hour,
+                "gross_amount": p.gross_amount,
+                "subsidy": p.subsidy,
+                "domestic": p.domestic,
+            }
+            for p in match.parts
+        ]
+    if match.offer_id is None or match.provider_id is None or match.price_per_card_hour is None:
+        raise ValueError("a single-offer match names its offer, provider and price")
+    return [
+        {
+            "offer_id": match.offer_id,
+            "provider_id": match.provider_id,
+            "cards": match.cards,
+            "price_per_card_hour": match.price_per_card_hour,
+            "gross_amount": match.gross_amount,
+            "subsidy": match.subsidy,
+            "domestic": match.domestic,
+        }
+    ]
+
+
+async def _after_capacity_hold() -> None:
+    """A seam for tests to inject a crash between the capacity hold and the ledger write."""
+
+
+async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
+    if principal.role == "provider":
+        raise Forbidden("orders are placed by enterprises")
+    quote = await get_quote_for(session, principal, quote_id)
+    now = utcnow()
+    if quote.expires_at <= now:
+        raise OrderConflict(
+            f"quote {quote.id} expired at {quote.expires_at.isoformat()}; take a new quote",
+            reason="quote_expired",
+        )
+    request = await request_service.get_request_for(session, principal, quote.request_id)
+    if request.status != "open":
+        raise OrderConflict(
+            f"compute request {request.id} is {request.status}", reason="request_closed"
+        )
+    match = MatchOut.model_validate(quote.match)
+    parts = _parts_of(match)
+
+    # 1. Capacity: lock the offers (fixed order), then read their holds as they are now.
+    offer_ids = sorted({p["offer_id"] for p in parts})
+    offers = {
+        o.id: o
+        for o in await session.scalars(
+            select(Offer).where(Offer.id.in_(offer_ids)).order_by(Offer.id).with_for_update()
+        )
+    }
+    # Checked under the locks, so two orders racing on one quote cannot both pass.
+    taken = await session.scalar(select(Order.id).where(Order.quote_id == quote.id))
+    if taken is not None:
+        raise OrderConflict(f"quote {quote.id} was already ordered ({taken})", reason="quote_used")
+    listed = set(
+        await session.scalars(
+            select(Provider.id).where(
+                Provider.id.in_({p["provider_id"] for p in parts}), Provider.status == "listed"
+            )
+        )
+    )
+    for part in parts:
+        offer = offers.get(part["offer_id"])
+        if offer is None or offer.status != "active" or offer.provider_id not in listed:
+            raise OrderConflict(
+                f"offer {part['offer_id']} is no longer on sale", reason="offer_unavailable"
+            )
+        holds = await _holds(session, offer.id, match)
+        peak = engine.peak_usage(holds, match.start, match.end)
+        if peak + part["cards"] > offer.cards_total:
+            raise OrderConflict(
+                f"offer {offer.id} has {offer.cards_total - peak} of {offer.cards_total} cards "
+                f"free over {match.start.isoformat()}..{match.end.isoformat()}; "
+                f"the quote needs {part['cards']}",
+                reason="capacity",
+            )
+
+    # 2. Subsidy: lock the programs and the enterprise, then re-derive it from the ledger.
+    program_ids = sorted({p["subsidy"].program_id for p in parts if p["subsidy"].program_id})
+    if program_ids:
+        await ledger.lock_programs(session, program_ids)
+        await ledger.lock_enterprise(session, request.enterprise_id)
+    ctx = await matching.build_context(session, request)  # balances read after the locks
+    await matching.load_provider_lists(session, ctx, {p["provider_id"] for p in parts})
+    enterprise_used = dict(ctx.enterprise_used)
+    budget_used = dict(ctx.budget_used)
+    decided = []
+    for part in parts:
+        result = evaluate(
+            ctx.programs,
+            ctx.enterprise,
+            ProviderFacts(
+                status="listed", lists=ctx.provider_lists.get(part["provider_id"], frozenset())
+            ),
+            Contract(
+                domestic=part["domestic"],
+                purpose=request.purpose,
+                gross_amount=part["gross_amount"],
+                contract_date=ctx.contract_date,
+            ),
+            Usage(enterprise_used=enterprise_used, budget_used=budget_used),
+        )
+        quoted = part["subsidy"]
+        if result.program_id != quoted.program_id or result.amount != quoted.amount:
+            raise OrderConflict(
+                f"the quoted subsidy no longer holds for offer {part['offer_id']}: quoted "
+                f"{quoted.amount} from {quoted.program_id or 'no program'}, now "
+                f"{result.amount} from {result.program_id or 'no program'}"
+                + (f" (capped by {result.capped_by})" if result.capped_by else "")
+                + "; take a new quote",
+                reason="subsidy",
+            )
+        if result.program_id is not None:
+            enterprise_used[result.program_id] = (
+                enterprise_used.get(result.program_id, ZERO) + result.amount
+            )
+            budget_used[result.program_id] = (
+                budget_used.get(result.program_id, ZERO) + result.amount
+            )
+        decided.append((part, result))
+
+    # 3. Write the order, its holds and the ledger reservations.
+    order = Order(
+        id=new_id("ord"),
+        quote_id=quote.id,
+        request_id=request.id,
+        enterprise_id=request.enterprise_id,
+        status="reserved",
+        offer_id=match.offer_id,
+        cards=match.cards,
+        start=match.start,
+        end=match.end,
+        gross_amount=match.gross_amount,
+        subsidy_amount=match.subsidy.amount,
+        net_amount=match.net_amount,
+        version=1,
+    )
+    session.add(order)
+    rows = []
+    for part, result in decided:
+        row = OrderPart(
+            id=new_id("opt"),
+            order_id=order.id,
+            offer_id=part["offer_id"],
+            provider_id=part["provider_id"],
+            cards=part["cards"],
+            start=match.start,
+            end=match.end,
+            holding=True,
+            price_per_card_hour=part["price_per_card_hour"],
+            gross_amount=part["gross_amount"],
+            program_id=result.program_id,
+            rate=str(result.rate),
+            base=result.base,
+            capped_by=result.capped_by,
+            subsidy_amount=result.amount,
+            net_amount=part["gross_amount"] - result.amount,
+            considered=[
+                {"program_id": c.program_id, "eligible": c.eligible, "reason": c.reason}
+                for c in result.considered
+            ],
+        )
+        rows.append(row)
+        session.add(row)
+    await session.flush()
+    await _after_capacity_hold()
+    year = ctx.contract_date.year
+    for row in rows:
+        if row.program_id is not None and row.subsidy_amount > 0:
+            session.add(
+                ledger.entry(
+                    enterprise_id=order.enterprise_id,
+                    program_id=row.program_id,
+                    year=year,
+                    order_id=order.id,
+                    part_id=row.id,
+                    kind="reserve",
+                    amount=row.subsidy_amount,
+                )
+            )
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "order.placed",
+        "order",
+        order.id,
+        after={
+            "quote_id": quote.id,
+            "gross_amount": str(order.gross_amount),
+            "subsidy_amount": str(order.subsidy_amount),
+        },
+    )
+    log.info(
+        "order placed: %s quote=%s gross=%s subsidy=%s",
+        order.id,
+        quote.id,
+        order.gross_amount,
+        order.subsidy_amount,
+    )
+    return await load_order(session, order.id)
+
+
+async def _holds(session: AsyncSession, offer_id: str, match: MatchOut) -> list[engine.Hold]:
+    rows = await session.execute(
+        select(OrderPart.start, OrderPart.end, OrderPart.cards).where(
+            OrderPart.offer_id == offer_id,
+            OrderPart.holding.is_(True),
+            OrderPart.end > match.start,
+            OrderPart.start < match.end,
+        )
+    )
+    return [engine.Hold(start=s, end=e, cards=c) for s, e, c in rows]
+
+
+async def load_order(session: AsyncSession, order_id: str) -> Order:
+    order = await session.scalar(
+        select(Order)
+        .where(Order.id == order_id)
+        .options(selectinload(Order.parts))
+        .execution_options(populate_existing=True)
+    )
+    if order is None:
+        raise NotFound(f"order {order_id} does not exist")
+    return order
+
+
+def can_see(principal: Principal, order: Order) -> bool:
+    if principal.is_operator or principal.enterprise_id == order.enterprise_id:
+        return True
+    return principal.provider_id is not None and any(
+        p.provider_id == principal.provider_id for p in order.parts
+    )
+
+
+async def get_order_for(session: AsyncSession, principal: Principal, order_id: str) -> Order:
+    order = await session.scalar(
+        select(Order).where(Order.id == order_id).options(selectinload(Order.parts))
+    )
+    if order is None or not can_see(principal, order):
+        raise NotFound(f"order {order_id} does not exist")
+    return order
+
+
+async def _lock_order(session: AsyncSession, order: Order) -> Order:
+    await session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+    return await load_order(session, order.id)
+
+
+async def cancel_order(session: AsyncSession, principal: Principal, order: Order) -> Order:
+    if not (principal.is_operator or principal.enterprise_id == order.enterprise_id):
+        raise Forbidden("only the enterprise that placed the order, or the operator, cancels it")
+    order = await _lock_order(session, order)
+    if order.status != "reserved":
+        raise Conflict(
+            f"order {order.id} is {order.status}; only a reserved order can be cancelled"
+        )
+    year = await ledger.reservation_year(session, order.id)
+    for part in order.parts:
+        part.holding = False
+        if part.program_id is not None and part.subsidy_amount > 0 and year is not None:
+            session.add(
+                ledger.entry(
+                    enterprise_id=order.enterprise_id,
+                    program_id=part.program_id,
+                    year=year,
+                    order_id=order.id,
+                    part_id=part.id,
+                    kind="release",
+                    amount=part.subsidy_amount,
+                )
+            )
+    order.status = "cancelled"
+    order.cancelled_at = utcnow()
+    order.version += 1
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "order.cancelled",
+        "order",
+        order.id,
+        before={"status": "reserved"},
+        after={"status": "cancelled"},
+    )
+    log.info("order cancelled: %s", order.id)
+    return await load_order(session, order.id)
+
+
+def _split_executed(order: Order, executed: Decimal) -> list[Decimal]:
+    """Each part's share of the executed amount, in proportion to its gross."""
+    shares: list[Decimal] = []
+    remaining = executed
+    for index, part in enumerate(order.parts):
+        if index == len(order.parts) - 1:
+            shares.append(remaining)
+        else:
+            share = round_half_up(executed * part.gross_amount / order.gross_amount)
+            shares.append(share)
+            remaining -= share
+    return shares
+
+
+async def complete_order(
+    session: AsyncSession, principal: Principal, order: Order, executed: Decimal
+) -> Order:
+    if not principal.is_operator and not (
+        principal.provider_id is not None
+        and all(p.provider_id == principal.provider_id for p in order.parts)
+    ):
+        raise Forbidden("only the order's provider, or the operator, completes it")
+    if executed > order.gross_amount:
+        raise Unprocessable.field(
+            ["body", "executed_amount"],
+            f"executed_amount {executed} is more than the order's gross amount "
+            f"{order.gross_amount}",
+        )
+    order = await _lock_order(session, order)
+    if order.status != "reserved":
+        raise Conflict(f"order {order.id} is {order.status}; only a reserved order completes")
+    year = await ledger.reservation_year(session, order.id)
+    total_subsidy = ZERO
+    for part, part_executed in zip(order.parts, _split_executed(order, executed), strict=True):
+        reserved = part.subsidy_amount
+        if part.base in ("executed_amount", "settled_amount"):
+            settled = settled_subsidy(reserved, Decimal(part.rate), part_executed)
+        else:
+            # A contract-amount voucher keeps its amount, but never pays more than was spent.
+            settled = min(reserved, round_down(part_executed))
+        part.executed_amount = part_executed
+        part.settled_subsidy = settled
+        total_subsidy += settled
+        if part.program_id is not None and reserved > 0 and year is not None:
+            if settled > 0:
+                session.add(
+                    ledger.entry(
+                        enterprise_id=order.enterprise_id,
+                        program_id=part.program_id,
+                        year=year,
+                        order_id=order.id,
+                        part_id=part.id,
+                        kind="settle",
+                        amount=settled,
+                    )
+                )
+            if reserved - settled > 0:
+                session.add(
+                    ledger.entry(
+                        enterprise_id=order.enterprise_id,
+                        program_id=part.program_id,
+                        year=year,
+                        order_id=order.id,
+                        part_id=part.id,
+                        kind="release",
+                        amount=reserved - settled,
+                    )
+                )
+    before = {"status": order.status, "subsidy_amount": str(order.subsidy_amount)}
+    order.status = "completed"
+    order.executed_amount = executed
+    order.subsidy_amount = total_subsidy
+    order.net_amount = executed - total_subsidy
+    order.completed_at = utcnow()
+    order.version += 1
+    await session.flush()
+    await audit.record(
+        session,
+        principal,
+        "order.completed",
+        "order",
+        order.id,
+        before=before,
+        after={
+            "status": "completed",
+            "executed_amount": str(executed),
+            "subsidy_amount": str(total_subsidy),
+        },
+    )
+    log.info("order completed: %s executed=%s subsidy=%s", order.id, executed, total_subsidy)
+    return await load_order(session, order.id)
+
+
+def list_statement(principal: Principal) -> Any:
+    stmt = select(Order).options(selectinload(Order.parts))
+    if principal.is_operator:
+        return stmt
+    if principal.enterprise_id is not None:
+        return stmt.where(Order.enterprise_id == principal.enterprise_id)
+    return stmt.where(
+        Order.id.in_(
+            select(OrderPart.order_id).where(OrderPart.provider_id == principal.provider_id)
+        )
+    )

@@ -1,0 +1,145 @@
+"""Races of real requests against the real database (SQLite, and PostgreSQL in CI)."""
+
+import asyncio
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from httpx import ASGITransport, AsyncClient
+from sqlalchemy import func, select
+
+from app.ledger.invariants import check
+from app.models import LedgerEntry, Order, OrderPart
+from tests.factories import (
+    OPERATOR,
+    T0,
+    bearer,
+    create_enterprise,
+    create_offer,
+    create_provider,
+    create_request,
+)
+from tests.subsidies.test_endpoints import district_program
+
+
+async def quote(
+    client: AsyncClient, enterprise: dict[str, Any], offer: dict[str, Any], **request: Any
+) -> dict[str, Any]:
+    req = await create_request(client, enterprise, **request)
+    resp = await client.post(
+        "/v1/quotes",
+        json={"request_id": req["id"], "offer_id": offer["id"]},
+        headers=bearer(enterprise["api_key"]),
+    )
+    assert resp.status_code == 201, resp.text
+    result: dict[str, Any] = resp.json()
+    return result
+
+
+async def place_all(
+    client: AsyncClient, attempts: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> list[int]:
+    responses = await asyncio.gather(
+        *(
+            client.post("/v1/orders", json={"quote_id": q["id"]}, headers=bearer(e["api_key"]))
+            for e, q in attempts
+        )
+    )
+    return [r.status_code for r in responses]
+
+
+async def test_forty_orders_race_for_ten_cards(client: AsyncClient, db: Any) -> None:
+    provider = await create_provider(client, lists=("binjiang-compute-partner",))
+    offer = await create_offer(client, provider, cards_total=10)
+    enterprises = [await create_enterprise(client) for _ in range(4)]
+    attempts = []
+    for i in range(40):
+        enterprise = enterprises[i % 4]
+        q = await quote(client, enterprise, offer, cards=1, hours=48, latest_start=T0.isoformat())
+        attempts.append((enterprise, q))
+    statuses = await place_all(client, attempts)
+    assert statuses.count(201) == 10, statuses
+    assert statuses.count(409) == 30, statuses
+    async with db.sessionmaker() as session:
+        held = await session.scalar(
+            select(func.sum(OrderPart.cards)).where(
+                OrderPart.offer_id == offer["id"], OrderPart.holding.is_(True)
+            )
+        )
+        assert held == 10
+        assert await check(session) == []
+
+
+async def test_twelve_enterprises_race_for_a_small_budget(client: AsyncClient, db: Any) -> None:
+    budget = Decimal("10000.00")
+    created = await client.post(
+        "/v1/subsidy-programs",
+        json=district_program(
+            annual_budget=str(budget), effective_from="2024-01-01", effective_until="2030-12-31"
+        ),
+        headers=OPERATOR,
+    )
+    assert created.status_code == 201, created.text
+    provider = await create_provider(client, lists=("hz-planned-icc",), region_code="330106")
+    # 8 cards × 100 h × 9.50 = 7,600.00 gross: 40% is 3,040.00 per order.
+    offer = await create_offer(
+        client,
+        provider,
+        cards_total=12,
+        price_per_card_hour="9.50",
+        accelerator_id="nvidia-h20",
+        region_code="330106",
+    )
+    attempts = []
+    for _ in range(12):
+        enterprise = await create_enterprise(client, region_code="330106")
+        q = await quote(client, enterprise, offer, cards=1, hours=800, latest_start=T0.isoformat())
+        assert q["subsidy"]["program_id"] == "xihu-compute-2026"
+        attempts.append((enterprise, q))
+    statuses = await place_all(client, attempts)
+    assert statuses.count(201) >= 1
+    assert set(statuses) <= {201, 409}
+    async with db.sessionmaker() as session:
+        spent = await session.scalar(
+            select(func.sum(LedgerEntry.amount)).where(
+                LedgerEntry.program_id == "xihu-compute-2026", LedgerEntry.kind == "reserve"
+            )
+        )
+        assert spent is not None
+        assert spent <= budget
+        assert await check(session) == []
+    listed = await client.get("/v1/subsidy-programs/xihu-compute-2026", headers=OPERATOR)
+    assert Decimal(listed.json()["budget_used"]) == spent
+    assert statuses.count(201) == int(budget // Decimal("3040.00"))
+
+
+async def test_a_crash_between_hold_and_ledger_leaves_nothing(
+    app: Any, db: Any, client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.orders import service as order_service
+
+    provider = await create_provider(client, lists=("binjiang-compute-partner",))
+    offer = await create_offer(client, provider, cards_total=10)
+    enterprise = await create_enterprise(client)
+    q = await quote(client, enterprise, offer, cards=2, hours=10)
+
+    async def crash() -> None:
+        raise RuntimeError("simulated crash after the capacity hold")
+
+    monkeypatch.setattr(order_service, "_after_capacity_hold", crash)
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as raw:
+        resp = await raw.post(
+            "/v1/orders", json={"quote_id": q["id"]}, headers=bearer(enterprise["api_key"])
+        )
+    assert resp.status_code == 500
+    assert "simulated" not in resp.text  # no internals reach the client
+    async with db.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 0
+        assert await session.scalar(select(func.count()).select_from(OrderPart)) == 0
+        assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 0
+    monkeypatch.undo()
+    retry = await client.post(
+        "/v1/orders", json={"quote_id": q["id"]}, headers=bearer(enterprise["api_key"])
+    )
+    assert retry.status_code == 201, retry.text

@@ -1,0 +1,211 @@
+"""Quotes, orders, settlement and the voucher ledger, end to end through the API."""
+
+from datetime import timedelta
+from typing import Any
+
+from httpx import AsyncClient
+
+from tests.factories import (
+    OPERATOR,
+    T0,
+    bearer,
+    create_enterprise,
+    create_offer,
+    create_provider,
+    create_request,
+)
+
+
+async def market(client: AsyncClient, **offer: Any) -> tuple[dict[str, Any], ...]:
+    provider = await create_provider(client, lists=("binjiang-compute-partner",))
+    created = await create_offer(client, provider, **offer)
+    enterprise = await create_enterprise(client, region_code="330108")
+    return provider, created, enterprise
+
+
+async def quote_for(
+    client: AsyncClient, enterprise: dict[str, Any], request: dict[str, Any], offer: dict[str, Any]
+) -> dict[str, Any]:
+    resp = await client.post(
+        "/v1/quotes",
+        json={"request_id": request["id"], "offer_id": offer["id"]},
+        headers=bearer(enterprise["api_key"]),
+    )
+    assert resp.status_code == 201, resp.text
+    quote: dict[str, Any] = resp.json()
+    return quote
+
+
+async def order(
+    client: AsyncClient, enterprise: dict[str, Any], quote: dict[str, Any], key: str | None = None
+) -> Any:
+    headers = bearer(enterprise["api_key"])
+    if key:
+        headers["Idempotency-Key"] = key
+    return await client.post("/v1/orders", json={"quote_id": quote["id"]}, headers=headers)
+
+
+async def test_the_whole_flow(client: AsyncClient) -> None:
+    provider, offer, enterprise = await market(client, cards_total=64)
+    request = await create_request(client, enterprise, cards=64, hours=720)
+    matches = await client.get(
+        f"/v1/compute-requests/{request['id']}/matches", headers=bearer(enterprise["api_key"])
+    )
+    assert matches.status_code == 200, matches.text
+    best = matches.json()["items"][0]
+    # policies.md example 1: 64 cards × 720 h × 12.00, Binjiang 60% on domestic hardware.
+    assert best["gross_amount"] == "552960.00"
+    assert best["subsidy"]["program_id"] == "binjiang-compute-2025"
+    assert best["subsidy"]["amount"] == "331776.00"
+    assert best["net_amount"] == "221184.00"
+    assert best["net_price_per_card_hour"] == "4.80"
+
+    quote = await quote_for(client, enterprise, request, offer)
+    assert quote["net_amount"] == "221184.00"
+    placed = await order(client, enterprise, quote)
+    assert placed.status_code == 201, placed.text
+    body = placed.json()
+    assert body["status"] == "reserved"
+    assert body["subsidy"]["amount"] == "331776.00"
+    assert body["offer_id"] == offer["id"]
+
+    usage = await client.get(
+        f"/v1/enterprises/{enterprise['id']}/voucher-usage?year={T0.year}",
+        headers=bearer(enterprise["api_key"]),
+    )
+    assert usage.status_code == 200, usage.text
+    binjiang = next(i for i in usage.json()["items"] if i["program_id"] == "binjiang-compute-2025")
+    assert binjiang["reserved"] == "331776.00"
+    assert binjiang["remaining"] == "19668224.00"
+
+    # The window is full now: the same offer cannot serve a second identical request.
+    again = await create_request(
+        client, enterprise, cards=64, hours=720, latest_start=T0.isoformat()
+    )
+    none = await client.get(
+        f"/v1/compute-requests/{again['id']}/matches", headers=bearer(enterprise["api_key"])
+    )
+    assert none.json()["items"] == []
+
+    done = await client.post(
+        f"/v1/orders/{body['id']}/complete",
+        json={"executed_amount": "500000.00"},
+        headers=bearer(provider["api_key"]),
+    )
+    assert done.status_code == 200, done.text
+    completed = done.json()
+    assert completed["status"] == "completed"
+    # settled_amount base: 60% of the executed 500,000.00.
+    assert completed["subsidy"]["amount"] == "300000.00"
+    assert completed["net_amount"] == "200000.00"
+    usage = await client.get(
+        f"/v1/enterprises/{enterprise['id']}/voucher-usage?year={T0.year}", headers=OPERATOR
+    )
+    binjiang = next(i for i in usage.json()["items"] if i["program_id"] == "binjiang-compute-2025")
+    assert binjiang["reserved"] == "0.00"
+    assert binjiang["settled"] == "300000.00"
+    programs = await client.get("/v1/subsidy-programs/binjiang-compute-2025", headers=OPERATOR)
+    assert programs.json()["budget_used"] == "300000.00"
+
+
+async def test_complete_above_gross_is_422_and_cancel_frees_the_window(
+    client: AsyncClient,
+) -> None:
+    provider, offer, enterprise = await market(client, cards_total=8)
+    request = await create_request(
+        client, enterprise, cards=8, hours=100, latest_start=T0.isoformat()
+    )
+    first = await order(client, enterprise, await quote_for(client, enterprise, request, offer))
+    assert first.status_code == 201
+    too_much = await client.post(
+        f"/v1/orders/{first.json()['id']}/complete",
+        json={"executed_amount": "999999.00"},
+        headers=bearer(provider["api_key"]),
+    )
+    assert too_much.status_code == 422
+    other = await create_request(
+        client, enterprise, cards=8, hours=100, latest_start=T0.isoformat()
+    )
+    blocked = await client.post(
+        "/v1/quotes",
+        json={"request_id": other["id"], "offer_id": offer["id"]},
+        headers=bearer(enterprise["api_key"]),
+    )
+    assert blocked.status_code == 409
+    assert blocked.json()["reason"] == "capacity"
+    cancelled = await client.post(
+        f"/v1/orders/{first.json()['id']}/cancel", headers=bearer(enterprise["api_key"])
+    )
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "cancelled"
+    second = await order(client, enterprise, await quote_for(client, enterprise, other, offer))
+    assert second.status_code == 201, second.text
+    twice = await client.post(
+        f"/v1/orders/{first.json()['id']}/cancel", headers=bearer(enterprise["api_key"])
+    )
+    assert twice.status_code == 409
+
+
+async def test_same_idempotency_key_places_one_order(client: AsyncClient) -> None:
+    _, offer, enterprise = await market(client)
+    request = await create_request(client, enterprise)
+    quote = await quote_for(client, enterprise, request, offer)
+    one = await order(client, enterprise, quote, key="order-1")
+    two = await order(client, enterprise, quote, key="order-1")
+    assert one.status_code == two.status_code == 201
+    assert one.json()["id"] == two.json()["id"]
+    listed = await client.get("/v1/orders", headers=bearer(enterprise["api_key"]))
+    assert len(listed.json()["items"]) == 1
+    plain_again = await order(client, enterprise, quote)
+    assert plain_again.status_code == 409
+    assert plain_again.json()["reason"] == "quote_used"
+
+
+async def test_an_expired_quote_cannot_be_ordered(client: AsyncClient, db: Any) -> None:
+    from sqlalchemy import update
+
+    from app.core.timeutil import utcnow
+    from app.models import Quote
+
+    _, offer, enterprise = await market(client)
+    request = await create_request(client, enterprise)
+    quote = await quote_for(client, enterprise, request, offer)
+    async with db.sessionmaker() as session:
+        await session.execute(
+            update(Quote)
+            .where(Quote.id == quote["id"])
+            .values(expires_at=utcnow() - timedelta(seconds=1))
+        )
+        await session.commit()
+    resp = await order(client, enterprise, quote)
+    assert resp.status_code == 409
+    assert resp.json()["reason"] == "quote_expired"
+
+
+async def test_parties_only(client: AsyncClient) -> None:
+    provider, offer, enterprise = await market(client)
+    request = await create_request(client, enterprise)
+    placed = (
+        await order(client, enterprise, await quote_for(client, enterprise, request, offer))
+    ).json()
+    stranger = await create_enterprise(client)
+    other_provider = await create_provider(client)
+    for key in (stranger["api_key"], other_provider["api_key"]):
+        assert (
+            await client.get(f"/v1/orders/{placed['id']}", headers=bearer(key))
+        ).status_code == 404
+    assert (
+        await client.post(f"/v1/orders/{placed['id']}/cancel", headers=bearer(stranger["api_key"]))
+    ).status_code == 404
+    assert (
+        await client.get(f"/v1/orders/{placed['id']}", headers=bearer(provider["api_key"]))
+    ).status_code == 200
+    mine = await client.get("/v1/orders", headers=bearer(other_provider["api_key"]))
+    assert mine.json()["items"] == []
+    theirs = await client.get("/v1/orders", headers=bearer(provider["api_key"]))
+    assert [o["id"] for o in theirs.json()["items"]] == [placed["id"]]
+    assert (
+        await client.get(
+            f"/v1/enterprises/{enterprise['id']}/voucher-usage", headers=bearer(stranger["api_key"])
+        )
+    ).status_code == 404
