@@ -13,6 +13,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as api_keys_router
 from app.catalog.endpoints import router as catalog_router
 from app.config import Settings, get_settings
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         matching_router,
         orders_router,
         ledger_router,
+        audit_router,
     ):
         app.include_router(router)
 

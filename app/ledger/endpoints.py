@@ -8,7 +8,7 @@ from app.core.security import CurrentPrincipal
 from app.core.timeutil import today_shanghai
 from app.enterprises import service as enterprise_service
 from app.ledger import service
-from app.orders.schemas import VoucherUsage
+from app.ledger.schemas import VoucherUsage
 
 router = APIRouter(tags=["enterprises"])
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.ids import new_id
 from app.core.money import ZERO
+from app.ledger.schemas import VoucherUsage, VoucherUsageItem
 from app.models import Enterprise, LedgerEntry, SubsidyProgram
-from app.orders.schemas import VoucherUsage, VoucherUsageItem
 
 KINDS = ("reserve", "settle", "release")
 

@@ -90,17 +90,3 @@ class OrderOut(BaseModel):
     created_at: datetime
     completed_at: datetime | None
     cancelled_at: datetime | None
-
-
-class VoucherUsageItem(BaseModel):
-    program_id: str
-    cap: Money | None = Field(description="This enterprise's annual cap (null: none)")
-    reserved: Money = Field(description="Held for orders not yet settled")
-    settled: Money
-    remaining: Money | None = Field(description="cap − reserved − settled (null: no cap)")
-
-
-class VoucherUsage(BaseModel):
-    enterprise_id: str
-    year: int
-    items: list[VoucherUsageItem]

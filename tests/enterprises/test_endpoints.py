@@ -100,11 +100,12 @@ async def test_foundation_flag_defaults_to_false(client: AsyncClient) -> None:
 
 
 async def test_credit_code_is_normalised_to_upper_case(client: AsyncClient) -> None:
-    code = credit_code("330106")
+    code = make_credit_code("330106", 10**12)  # 9133010615APDCNA4X: has letters
     resp = await client.post(
-        "/v1/enterprises", json=new_body(unified_social_credit_code=code.lower()), headers=OPERATOR
+        "/v1/enterprises",
+        json=new_body(unified_social_credit_code=f"  {code.lower()} "),
+        headers=OPERATOR,
     )
-    # Lower-case letters only occur when the code has letters; either way it is stored upper.
     assert resp.status_code == 201, resp.text
     assert resp.json()["unified_social_credit_code"] == code
 

@@ -17,8 +17,9 @@ from tests.factories import (
 from tests.subsidies.test_endpoints import district_program
 
 
-async def matches(client: AsyncClient, enterprise: dict[str, Any], request: dict[str, Any],
-                  limit: int = 10) -> list[dict[str, Any]]:
+async def matches(
+    client: AsyncClient, enterprise: dict[str, Any], request: dict[str, Any], limit: int = 10
+) -> list[dict[str, Any]]:
     resp = await client.get(
         f"/v1/compute-requests/{request['id']}/matches?limit={limit}",
         headers=bearer(enterprise["api_key"]),
@@ -30,10 +31,12 @@ async def matches(client: AsyncClient, enterprise: dict[str, Any], request: dict
 
 async def test_the_voucher_reverses_the_sticker_price_order(client: AsyncClient) -> None:
     provider = await create_provider(client, lists=("binjiang-compute-partner",))
-    domestic = await create_offer(client, provider, accelerator_id="huawei-ascend-910b",
-                                  price_per_card_hour="12.00")
-    foreign = await create_offer(client, provider, accelerator_id="nvidia-h20",
-                                 price_per_card_hour="8.00")
+    domestic = await create_offer(
+        client, provider, accelerator_id="huawei-ascend-910b", price_per_card_hour="12.00"
+    )
+    foreign = await create_offer(
+        client, provider, accelerator_id="nvidia-h20", price_per_card_hour="8.00"
+    )
     enterprise = await create_enterprise(client, region_code="330108")
     request = await create_request(client, enterprise, cards=8, hours=100)
     found = await matches(client, enterprise, request)
@@ -46,7 +49,8 @@ async def test_the_voucher_reverses_the_sticker_price_order(client: AsyncClient)
     shanghai = await create_enterprise(client, region_code="310115")
     request = await create_request(client, shanghai, cards=8, hours=100)
     assert [m["offer_id"] for m in await matches(client, shanghai, request)] == [
-        foreign["id"], domestic["id"]
+        foreign["id"],
+        domestic["id"],
     ]
 
 
@@ -57,8 +61,9 @@ async def test_unlisted_and_suspended_providers_are_never_matched(client: AsyncC
     ok = await create_offer(client, listed)
     await create_offer(client, pending)
     await create_offer(client, suspended)
-    resp = await client.post(f"/v1/providers/{suspended['id']}/status",
-                             json={"status": "suspended"}, headers=OPERATOR)
+    resp = await client.post(
+        f"/v1/providers/{suspended['id']}/status", json={"status": "suspended"}, headers=OPERATOR
+    )
     assert resp.status_code == 200
     enterprise = await create_enterprise(client)
     request = await create_request(client, enterprise)
@@ -67,56 +72,77 @@ async def test_unlisted_and_suspended_providers_are_never_matched(client: AsyncC
 
 async def test_domestic_required_and_constraints(client: AsyncClient) -> None:
     provider = await create_provider(client)
-    ascend = await create_offer(client, provider, accelerator_id="huawei-ascend-910b",
-                                price_per_card_hour="20.00")
-    h100 = await create_offer(client, provider, accelerator_id="nvidia-h100-sxm",
-                              price_per_card_hour="10.00", region_code="330106")
-    await create_offer(client, provider, accelerator_id="nvidia-h20",
-                       price_per_card_hour="5.00", workloads=["inference"])
-    await create_offer(client, provider, accelerator_id="nvidia-l20",
-                       price_per_card_hour="3.00", min_hours=1000)
+    ascend = await create_offer(
+        client, provider, accelerator_id="huawei-ascend-910b", price_per_card_hour="20.00"
+    )
+    h100 = await create_offer(
+        client,
+        provider,
+        accelerator_id="nvidia-h100-sxm",
+        price_per_card_hour="10.00",
+        region_code="330106",
+    )
+    await create_offer(
+        client,
+        provider,
+        accelerator_id="nvidia-h20",
+        price_per_card_hour="5.00",
+        workloads=["inference"],
+    )
+    await create_offer(
+        client, provider, accelerator_id="nvidia-l20", price_per_card_hour="3.00", min_hours=1000
+    )
     enterprise = await create_enterprise(client, region_code="310115")
     required = await create_request(client, enterprise, domestic="required")
     assert [m["offer_id"] for m in await matches(client, enterprise, required)] == [ascend["id"]]
     # training excludes the inference-only H20; 720 h excludes min_hours 1000.
     anything = await create_request(client, enterprise)
     assert [m["offer_id"] for m in await matches(client, enterprise, anything)] == [
-        h100["id"], ascend["id"]
+        h100["id"],
+        ascend["id"],
     ]
-    memory = await create_request(client, enterprise, min_memory_gb=80,
-                                  region_prefixes=["330106"])
+    memory = await create_request(client, enterprise, min_memory_gb=80, region_prefixes=["330106"])
     assert [m["offer_id"] for m in await matches(client, enterprise, memory)] == [h100["id"]]
 
 
 async def test_windows_outside_availability_or_full_are_refused(client: AsyncClient) -> None:
     provider = await create_provider(client)
     later = await create_offer(
-        client, provider, cards_total=8,
+        client,
+        provider,
+        cards_total=8,
         available_from=(T0 + timedelta(days=60)).isoformat(),
         available_until=(T0 + timedelta(days=120)).isoformat(),
     )
     enterprise = await create_enterprise(client)
-    early = await create_request(client, enterprise, cards=8, hours=24,
-                                 latest_start=(T0 + timedelta(days=30)).isoformat())
+    early = await create_request(
+        client, enterprise, cards=8, hours=24, latest_start=(T0 + timedelta(days=30)).isoformat()
+    )
     assert await matches(client, enterprise, early) == []
-    fits = await create_request(client, enterprise, cards=8, hours=24,
-                                latest_start=(T0 + timedelta(days=61)).isoformat())
+    fits = await create_request(
+        client, enterprise, cards=8, hours=24, latest_start=(T0 + timedelta(days=61)).isoformat()
+    )
     found = await matches(client, enterprise, fits)
     assert found[0]["offer_id"] == later["id"]
     assert found[0]["start"].startswith((T0 + timedelta(days=60)).date().isoformat())
     # Fill the only window that request can use, then it has no match.
-    quote = await client.post("/v1/quotes", json={"request_id": fits["id"],
-                                                  "offer_id": later["id"]},
-                              headers=bearer(enterprise["api_key"]))
-    order = await client.post("/v1/orders", json={"quote_id": quote.json()["id"]},
-                              headers=bearer(enterprise["api_key"]))
+    quote = await client.post(
+        "/v1/quotes",
+        json={"request_id": fits["id"], "offer_id": later["id"]},
+        headers=bearer(enterprise["api_key"]),
+    )
+    order = await client.post(
+        "/v1/orders", json={"quote_id": quote.json()["id"]}, headers=bearer(enterprise["api_key"])
+    )
     assert order.status_code == 201, order.text
-    same = await create_request(client, enterprise, cards=1, hours=24,
-                                latest_start=(T0 + timedelta(days=60)).isoformat())
+    same = await create_request(
+        client, enterprise, cards=1, hours=24, latest_start=(T0 + timedelta(days=60)).isoformat()
+    )
     assert await matches(client, enterprise, same) == []
     # A later start in the window moves past the hold.
-    wider = await create_request(client, enterprise, cards=1, hours=24,
-                                 latest_start=(T0 + timedelta(days=62)).isoformat())
+    wider = await create_request(
+        client, enterprise, cards=1, hours=24, latest_start=(T0 + timedelta(days=62)).isoformat()
+    )
     moved = await matches(client, enterprise, wider)
     assert moved[0]["start"].startswith((T0 + timedelta(days=61)).date().isoformat())
 
@@ -124,17 +150,22 @@ async def test_windows_outside_availability_or_full_are_refused(client: AsyncCli
 async def test_a_split_shares_the_enterprise_cap_across_parts(client: AsyncClient) -> None:
     created = await client.post(
         "/v1/subsidy-programs",
-        json=district_program(enterprise_annual_cap="1000.00", effective_from="2024-01-01",
-                              effective_until="2030-12-31"),
+        json=district_program(
+            enterprise_annual_cap="1000.00",
+            effective_from="2024-01-01",
+            effective_until="2030-12-31",
+        ),
         headers=OPERATOR,
     )
     assert created.status_code == 201, created.text
     a = await create_provider(client, lists=("hz-planned-icc",), region_code="330106")
     b = await create_provider(client, lists=("hz-planned-icc",), region_code="330106")
-    first = await create_offer(client, a, accelerator_id="nvidia-h20", cards_total=4,
-                               price_per_card_hour="9.50")
-    second = await create_offer(client, b, accelerator_id="nvidia-h20", cards_total=4,
-                                price_per_card_hour="9.50")
+    first = await create_offer(
+        client, a, accelerator_id="nvidia-h20", cards_total=4, price_per_card_hour="9.50"
+    )
+    second = await create_offer(
+        client, b, accelerator_id="nvidia-h20", cards_total=4, price_per_card_hour="9.50"
+    )
     enterprise = await create_enterprise(client, region_code="330106")
     request = await create_request(client, enterprise, cards=8, hours=100, allow_split=True)
     found = await matches(client, enterprise, request)
@@ -145,9 +176,13 @@ async def test_a_split_shares_the_enterprise_cap_across_parts(client: AsyncClien
     one, two = split["parts"]
     # Each part: 4 × 100 × 9.50 = 3,800.00. The first takes the whole 1,000.00 cap of
     # the district program; the second can only use the city's 20% (760.00).
-    assert one["subsidy"] == {"program_id": "xihu-compute-2026", "rate": "0.40",
-                              "amount": "1000.00", "base": "contract_amount",
-                              "capped_by": "enterprise_cap"}
+    assert one["subsidy"] == {
+        "program_id": "xihu-compute-2026",
+        "rate": "0.40",
+        "amount": "1000.00",
+        "base": "contract_amount",
+        "capped_by": "enterprise_cap",
+    }
     assert two["subsidy"]["program_id"] == "hz-city-compute-2024"
     assert two["subsidy"]["amount"] == "760.00"
     assert split["gross_amount"] == "7600.00"
@@ -156,18 +191,22 @@ async def test_a_split_shares_the_enterprise_cap_across_parts(client: AsyncClien
 
     quote = await client.post(
         "/v1/quotes",
-        json={"request_id": request["id"],
-              "parts": [{"offer_id": p["offer_id"], "cards": p["cards"]} for p in split["parts"]]},
+        json={
+            "request_id": request["id"],
+            "parts": [{"offer_id": p["offer_id"], "cards": p["cards"]} for p in split["parts"]],
+        },
         headers=bearer(enterprise["api_key"]),
     )
     assert quote.status_code == 201, quote.text
-    order = await client.post("/v1/orders", json={"quote_id": quote.json()["id"]},
-                              headers=bearer(enterprise["api_key"]))
+    order = await client.post(
+        "/v1/orders", json={"quote_id": quote.json()["id"]}, headers=bearer(enterprise["api_key"])
+    )
     assert order.status_code == 201, order.text
     assert order.json()["offer_id"] is None
     assert len(order.json()["parts"]) == 2
-    usage = await client.get(f"/v1/enterprises/{enterprise['id']}/voucher-usage",
-                             headers=bearer(enterprise["api_key"]))
+    usage = await client.get(
+        f"/v1/enterprises/{enterprise['id']}/voucher-usage", headers=bearer(enterprise["api_key"])
+    )
     xihu = next(i for i in usage.json()["items"] if i["program_id"] == "xihu-compute-2026")
     assert xihu["reserved"] == "1000.00"
     assert xihu["remaining"] == "0.00"
@@ -177,25 +216,30 @@ async def test_an_enterprise_cannot_see_or_match_anothers_request(client: AsyncC
     owner = await create_enterprise(client)
     other = await create_enterprise(client)
     request = await create_request(client, owner)
-    resp = await client.get(f"/v1/compute-requests/{request['id']}/matches",
-                            headers=bearer(other["api_key"]))
+    resp = await client.get(
+        f"/v1/compute-requests/{request['id']}/matches", headers=bearer(other["api_key"])
+    )
     assert resp.status_code == 404
-    quote = await client.post("/v1/quotes", json={"request_id": request["id"],
-                                                  "offer_id": "off_x"},
-                              headers=bearer(other["api_key"]))
+    quote = await client.post(
+        "/v1/quotes",
+        json={"request_id": request["id"], "offer_id": "off_x"},
+        headers=bearer(other["api_key"]),
+    )
     assert quote.status_code == 404
-    assert (await client.get(f"/v1/compute-requests/{request['id']}/matches",
-                             headers=OPERATOR)).status_code == 200
+    assert (
+        await client.get(f"/v1/compute-requests/{request['id']}/matches", headers=OPERATOR)
+    ).status_code == 200
 
 
 async def test_match_limit_and_ranking_are_stable(client: AsyncClient) -> None:
     provider = await create_provider(client)
-    offers = [await create_offer(client, provider, price_per_card_hour="10.00")
-              for _ in range(5)]
+    offers = [await create_offer(client, provider, price_per_card_hour="10.00") for _ in range(5)]
     enterprise = await create_enterprise(client, region_code="310115")
     request = await create_request(client, enterprise)
     found = await matches(client, enterprise, request, limit=3)
     assert [m["offer_id"] for m in found] == sorted(o["id"] for o in offers)[:3]
-    bad = await client.get(f"/v1/compute-requests/{request['id']}/matches?limit=0",
-                           headers=bearer(enterprise["api_key"]))
+    bad = await client.get(
+        f"/v1/compute-requests/{request['id']}/matches?limit=0",
+        headers=bearer(enterprise["api_key"]),
+    )
     assert bad.status_code == 422

@@ -209,3 +209,24 @@ async def test_parties_only(client: AsyncClient) -> None:
             f"/v1/enterprises/{enterprise['id']}/voucher-usage", headers=bearer(stranger["api_key"])
         )
     ).status_code == 404
+
+
+async def test_every_state_change_is_in_the_audit_log(client: AsyncClient) -> None:
+    provider, offer, enterprise = await market(client)
+    request = await create_request(client, enterprise)
+    placed = (
+        await order(client, enterprise, await quote_for(client, enterprise, request, offer))
+    ).json()
+    await client.post(f"/v1/orders/{placed['id']}/cancel", headers=bearer(enterprise["api_key"]))
+    log = await client.get(
+        f"/v1/audit-log?resource_type=order&resource_id={placed['id']}", headers=OPERATOR
+    )
+    assert log.status_code == 200
+    entries = log.json()["items"]
+    assert [e["action"] for e in entries] == ["order.placed", "order.cancelled"]
+    assert entries[1]["before"] == {"status": "reserved"}
+    assert entries[1]["principal_role"] == "enterprise"
+    assert entries[1]["principal_id"] == enterprise["id"]
+    assert entries[0]["request_id"]
+    denied = await client.get("/v1/audit-log", headers=bearer(provider["api_key"]))
+    assert denied.status_code == 403
