@@ -2,19 +2,58 @@
 
 import asyncio
 import json
+import logging
 import sys
-from typing import Annotated
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Annotated, Any
 
 import typer
 
 from app.config import get_settings
 from app.core.db import Database
+from app.ops.csv_io import Kind
 
 cli = typer.Typer(help="computematch operator commands", no_args_is_help=True)
 
 
+@cli.callback()
+def options(
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log business events (JSON) to stderr")
+    ] = False,
+) -> None:
+    """Operate a computematch database: keys, CSV import and export, reports, checks."""
+    from app.core.logging import configure_logging
+
+    configure_logging(logging.INFO if verbose else logging.WARNING, get_settings().log_format)
+
+
 def _db() -> Database:
     return Database(get_settings().database_url)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _progress(label: str, length: int) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr (shown on a terminal), fed with counts of rows done."""
+    with typer.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+@contextmanager
+def _open_out(path: str) -> Iterator[IO[str]]:
+    if path == "-":
+        yield sys.stdout
+    else:
+        with open(path, "w", newline="", encoding="utf-8") as stream:
+            yield stream
 
 
 @cli.command("create-key")
@@ -36,27 +75,227 @@ def create_key(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
-    async def run() -> str:
+    async def run() -> tuple[str, str]:
         db = _db()
         try:
             async with db.sessionmaker() as session:
                 from app.core.db import begin_write
-                from app.core.security import Principal
+                from app.ops.csv_io import OPERATOR
 
                 await begin_write(session)
-                _, secret = await auth_service.create_key(
-                    session, Principal(role="operator", key_id="cli"), payload
-                )
+                key, secret = await auth_service.create_key(session, OPERATOR, payload)
                 await session.commit()
-                return secret
+                return key.id, secret
         finally:
             await db.dispose()
 
     try:
-        typer.echo(asyncio.run(run()))
+        key_id, secret = asyncio.run(run())
     except Exception as exc:  # a domain error: say it plainly
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise _fail(str(exc)) from None
+    # The secret alone on stdout (KEY=$(computematch create-key)); its id, for revoke-key, aside.
+    typer.echo(f"key id: {key_id} (the secret below is shown this once)", err=True)
+    typer.echo(secret)
+
+
+@cli.command("revoke-key")
+def revoke_key(key_id: Annotated[str, typer.Argument(help="The key's id (key_...)")]) -> None:
+    """Revoke an API key: requests with it get 401 at once."""
+    from app.auth import service as auth_service
+    from app.core.db import begin_write
+    from app.core.errors import AppError
+    from app.ops.csv_io import OPERATOR
+
+    async def run() -> None:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                await begin_write(session)
+                await auth_service.revoke_key(session, OPERATOR, key_id)
+                await session.commit()
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except AppError as exc:
+        raise _fail(str(exc.detail or exc.title)) from None
+    typer.echo(f"revoked {key_id}")
+
+
+@cli.command("import-csv")
+def import_csv(
+    kind: Annotated[Kind, typer.Argument(help="What the file holds")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="A CSV file")
+    ],
+    refused: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where refused rows go, with a reason column [default: FILE.refused.csv]"
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option(help="Check every row and report, but write nothing")
+    ] = False,
+) -> None:
+    """Import providers, listings or offers from CSV (columns: the API's field names).
+
+    Valid rows are created or updated in one transaction; rows that break a rule are
+    refused and written to the refused file with the reason. Exit status: 0 all
+    imported, 3 imported with refused rows, 1 nothing imported (file or database error).
+    """
+    from app.core.db import begin_write
+    from app.ops import csv_io
+
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as stream:
+            header, rows = csv_io.read_rows(kind, stream)
+    except (csv_io.CsvFileError, UnicodeDecodeError) as exc:
+        raise _fail(f"{file}: {exc}; nothing was imported", 2) from None
+    settings = get_settings()
+
+    async def run(progress: Callable[[int], None]) -> csv_io.ImportResult:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                await begin_write(session)
+                result = await csv_io.import_rows(
+                    session, kind, rows, max_batch=settings.max_sync_batch, progress=progress
+                )
+                if dry_run:
+                    await session.rollback()
+                else:
+                    await session.commit()
+                return result
+        finally:
+            await db.dispose()
+
+    try:
+        with _progress(f"Importing {kind.value}", len(rows)) as progress:
+            result = asyncio.run(run(progress))
+    except Exception as exc:
+        raise _fail(f"the import failed and nothing was imported: {exc}") from None
+    typer.echo(("dry run, nothing written: " if dry_run else "") + result.summary())
+    if result.refused:
+        target = refused or file.with_name(file.stem + ".refused.csv")
+        with open(target, "w", newline="", encoding="utf-8") as stream:
+            csv_io.write_refused(stream, header, result.refused)
+        for refusal in result.refused[:10]:
+            typer.echo(f"  line {refusal.row.line}: {refusal.reason}", err=True)
+        if len(result.refused) > 10:
+            typer.echo(f"  ... and {len(result.refused) - 10} more", err=True)
+        typer.echo(f"refused rows, with the reason, written to {target}")
+        raise typer.Exit(3)
+
+
+@cli.command("export-csv")
+def export_csv(
+    kind: Annotated[Kind, typer.Argument(help="What to export")],
+    file: Annotated[str, typer.Argument(help="A CSV file to write, or - for stdout")],
+) -> None:
+    """Export providers, listings or offers as CSV, in the columns import-csv reads."""
+    from app.ops import csv_io
+
+    async def run(stream: IO[str]) -> int:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                return await csv_io.export_csv(session, kind, stream)
+        finally:
+            await db.dispose()
+
+    with _open_out(file) as stream:
+        count = asyncio.run(run(stream))
+    if file != "-":
+        typer.echo(f"{count} {kind.value} written to {file}")
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+
+
+@cli.command("voucher-report")
+def voucher_report(
+    year: Annotated[
+        int | None, typer.Option(min=2000, max=2100, help="[default: this year, Asia/Shanghai]")
+    ] = None,
+    format: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.table,
+    top: Annotated[int, typer.Option(min=0, max=1000, help="Top enterprises per program")] = 5,
+    output: Annotated[str, typer.Option("--output", "-o", help="File, or - for stdout")] = "-",
+) -> None:
+    """Compute vouchers per program and year: budget, used, remaining, top enterprises."""
+    from app.core.timeutil import today_shanghai
+    from app.ops import reports
+
+    the_year = year or today_shanghai().year
+
+    async def run() -> list[reports.ProgramReport]:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                return await reports.voucher_report(session, the_year, top)
+        finally:
+            await db.dispose()
+
+    found = asyncio.run(run())
+    with _open_out(output) as stream:
+        if format is ReportFormat.csv:
+            reports.write_csv(stream, found)
+        else:
+            _print_report(stream, found, the_year)
+
+
+def _print_report(stream: IO[str], found: Any, year: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from app.core.money import format_money
+
+    console = Console(file=stream, width=None if stream.isatty() else 140)
+
+    def money(value: Any) -> str:
+        return "no budget" if value is None else format_money(value)
+
+    table = Table(title=f"Compute vouchers {year}", title_justify="left")
+    for name in ("program", "status", "budget", "reserved", "settled", "used", "remaining"):
+        table.add_column(name, justify="left" if name in ("program", "status") else "right")
+    table.add_column("used %", justify="right")
+    table.add_column("enterprises", justify="right")
+    for r in found:
+        share = "" if not r.budget else f"{r.used / r.budget * 100:.1f}"
+        table.add_row(
+            r.program_id,
+            r.status,
+            money(r.budget),
+            money(r.reserved),
+            money(r.settled),
+            money(r.used),
+            money(r.remaining),
+            share,
+            str(r.enterprises),
+        )
+    console.print(table)
+    for r in found:
+        if not r.top:
+            continue
+        top = Table(title=f"{r.program_id}: top enterprises", title_justify="left")
+        for name in ("#", "enterprise", "name", "region", "reserved", "settled", "used"):
+            top.add_column(
+                name, justify="right" if name in ("#", "reserved", "settled", "used") else "left"
+            )
+        for rank, e in enumerate(r.top, start=1):
+            top.add_row(
+                str(rank),
+                e.enterprise_id,
+                e.name,
+                e.region_code,
+                money(e.reserved),
+                money(e.settled),
+                money(e.used),
+            )
+        console.print(top)
 
 
 @cli.command("openapi")

@@ -1,9 +1,9 @@
 """Settings from the environment (and an optional .env file)."""
 
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/computematch.db"
@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     max_open_requests_per_enterprise: int = Field(500, ge=1)
     db_pool_size: int = Field(10, ge=1)
     sql_echo: bool = False
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR"],
+        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+    ] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    # GET /metrics (Prometheus); outside the API's key auth, optionally behind a bearer token.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> "Settings":

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from app.core.db import Database, begin_write
 from app.core.ids import new_id
 from app.core.validators import make_credit_code
-from app.models import Accelerator, Enterprise, Listing, Offer, Provider
+from app.models import Accelerator, ComputeRequest, Enterprise, Listing, Offer, Provider
 
 HANGZHOU_DISTRICTS = {
     "330102": "上城",
@@ -54,6 +54,44 @@ LISTS = ["hz-planned-icc", "hz-matchmaking-partner", "binjiang-compute-partner"]
 def _price(rng: random.Random, band: tuple[str, str]) -> Decimal:
     low, high = Decimal(band[0]), Decimal(band[1])
     return (low + (high - low) * Decimal(rng.randint(0, 100)) / 100).quantize(Decimal("0.01"))
+
+
+def _open_requests(
+    rng: random.Random, enterprise_rows: list[dict[str, Any]], now: datetime
+) -> list[dict[str, Any]]:
+    """A few open compute requests, so that /matches has something to show at once.
+
+    The first is a Binjiang enterprise's, on domestic hardware: its best match shows the
+    district's 60% voucher.
+    """
+    rows: list[dict[str, Any]] = []
+    for enterprise in enterprise_rows[: max(1, min(20, len(enterprise_rows)))]:
+        start = now + timedelta(days=1)
+        rows.append(
+            {
+                "id": "",
+                "enterprise_id": enterprise["id"],
+                "accelerator_ids": [],
+                "min_memory_gb": None,
+                "domestic": "required" if not rows else rng.choice(["any", "preferred"]),
+                "cards": 8 if not rows else rng.choice([8, 16, 32]),
+                "hours": 720 if not rows else rng.choice([72, 168, 720]),
+                "earliest_start": start,
+                "latest_start": start + timedelta(days=14),
+                "purpose": "training" if not rows else rng.choice(["training", "inference"]),
+                "filed_model": None,
+                "max_net_budget": None,
+                "region_prefixes": [],
+                "allow_split": False,
+                "status": "open",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+    # Ids made in one millisecond sort at random: sorted, the Binjiang request lists first.
+    for row, request_id in zip(rows, sorted(new_id("req") for _ in rows), strict=True):
+        row["id"] = request_id
+    return rows
 
 
 async def load_demo_market(
@@ -147,7 +185,8 @@ async def load_demo_market(
                     )
             enterprise_rows = []
             for n in range(enterprises):
-                region = rng.choice(districts + list(OTHER_ZHEJIANG))
+                # The first is in Binjiang, so its requests show the district's 60% voucher.
+                region = "330108" if n == 0 else rng.choice(districts + list(OTHER_ZHEJIANG))
                 foundation = rng.random() < 0.1
                 place = HANGZHOU_DISTRICTS.get(region) or OTHER_ZHEJIANG[region]
                 enterprise_rows.append(
@@ -173,15 +212,19 @@ async def load_demo_market(
                         "updated_at": now,
                     }
                 )
+            request_rows = _open_requests(rng, enterprise_rows, now)
             await session.execute(insert(Provider), provider_rows)
             await session.execute(insert(Listing), listing_rows)
             for i in range(0, len(offer_rows), 2000):
                 await session.execute(insert(Offer), offer_rows[i : i + 2000])
             await session.execute(insert(Enterprise), enterprise_rows)
+            await session.execute(insert(ComputeRequest), request_rows)
             await session.commit()
             return (
                 f"demo market: {len(provider_rows)} providers, {len(listing_rows)} listings, "
-                f"{len(offer_rows)} offers, {len(enterprise_rows)} enterprises"
+                f"{len(offer_rows)} offers, {len(enterprise_rows)} enterprises, "
+                f"{len(request_rows)} open compute requests (first: {request_rows[0]['id']}, "
+                f"see its matches at /v1/compute-requests/{request_rows[0]['id']}/matches)"
             )
     finally:
         await db.dispose()

@@ -17,6 +17,7 @@ from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as api_keys_router
 from app.catalog.endpoints import router as catalog_router
 from app.config import Settings, get_settings
+from app.core import metrics
 from app.core.db import Database
 from app.core.errors import install_error_handlers, problems
 from app.core.logging import configure_logging
@@ -51,7 +52,7 @@ def operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging()
+    configure_logging(settings.log_level, settings.log_format)
     db = Database(settings.database_url, echo=settings.sql_echo, pool_size=settings.db_pool_size)
 
     @asynccontextmanager
@@ -130,9 +131,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with_google_fonts=False,
             )
 
-    # Outermost first: context (request id, headers, log), body limit, idempotency.
+    # Outermost first: context (request id, headers, log), metrics, body limit, idempotency.
     app.add_middleware(IdempotencyMiddleware, db=db)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    metrics.install(app, settings, db)  # GET /metrics; counts every request as answered
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -83,6 +83,7 @@ async def update_accelerator(
     if_match: IfMatch = None,
 ) -> Accelerator:
     """Correct a catalog entry; a change of `domestic` re-flags every offer on it."""
+    acc = await service.lock_accelerator(session, acc)
     check_if_match(if_match, acc.id, acc.version)
     acc = await service.update_accelerator(session, principal, acc, payload)
     set_etag(response, acc.id, acc.version)

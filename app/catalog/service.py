@@ -1,9 +1,10 @@
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.schemas import AcceleratorCreate, AcceleratorUpdate
 from app.core import audit
-from app.core.errors import Conflict
+from app.core.errors import Conflict, NotFound
 from app.core.security import Principal
 from app.core.timeutil import utcnow
 from app.models import Accelerator, Offer
@@ -19,6 +20,19 @@ def snapshot(acc: Accelerator) -> dict[str, object]:
     }
 
 
+async def lock_accelerator(session: AsyncSession, acc: Accelerator) -> Accelerator:
+    """Re-read a catalog entry under a row lock, so If-Match is checked on what is written."""
+    locked = await session.scalar(
+        select(Accelerator)
+        .where(Accelerator.id == acc.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if locked is None:
+        raise NotFound(f"accelerator {acc.id} does not exist")
+    return locked
+
+
 async def create_accelerator(
     session: AsyncSession, principal: Principal, payload: AcceleratorCreate
 ) -> Accelerator:
@@ -26,7 +40,11 @@ async def create_accelerator(
         raise Conflict(f"accelerator {payload.id} already exists")
     acc = Accelerator(**payload.model_dump(), version=1)
     session.add(acc)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError:
+        # Another request created the same id since the check above.
+        raise Conflict(f"accelerator {payload.id} already exists") from None
     await audit.record(
         session, principal, "accelerator.created", "accelerator", acc.id, after=snapshot(acc)
     )

@@ -95,33 +95,39 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             principal = _principal_fields(scope)
+            # The route's template (/v1/offers/{offer_id}), never the ids in the URL.
             path = getattr(scope.get("route"), "path", scope["path"])
+            status = status_holder["status"]
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
             access_log.info(
-                "%s %s %s %.1fms principal=%s request_id=%s",
+                "%s %s %s %.1fms",
                 scope["method"],
                 path,
-                status_holder["status"],
+                status,
                 duration_ms,
-                f"{principal['role']}:{principal['id']}" if principal else "-",
-                request_id,
                 extra={
+                    "event": "http.request",
                     "request_id": request_id,
                     "method": scope["method"],
                     "path": path,
-                    "status": status_holder["status"],
+                    "status": status,
                     "duration_ms": duration_ms,
-                    "principal": principal,
+                    **principal,
                 },
             )
             reset_request_id(token)
 
 
-def _principal_fields(scope: Scope) -> dict[str, Any] | None:
+def _principal_fields(scope: Scope) -> dict[str, Any]:
+    """Who made the request: role and id, and the key's id; never the key itself."""
     principal = scope.get("state", {}).get("principal")
     if principal is None:
-        return None
-    return {"role": principal.role, "id": principal.subject_id}
+        return {"principal_role": None, "principal_id": None, "api_key_id": None}
+    return {
+        "principal_role": principal.role,
+        "principal_id": principal.subject_id,
+        "api_key_id": principal.key_id,
+    }
 
 
 class BodyLimitMiddleware:

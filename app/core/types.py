@@ -47,7 +47,7 @@ CreditCode = Annotated[
             "minLength": 18,
             "maxLength": 18,
             "pattern": "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$",
-            "examples": ["91330108MA2H2XWL3T"],
+            "examples": ["91330108MA2H2XWL36"],
             "description": "统一社会信用代码, GB 32100-2015 with a valid check character",
         }
     ),

@@ -1,7 +1,9 @@
+import time
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
+from app.core import metrics
 from app.core.deps import SessionDep
 from app.core.errors import problems
 from app.core.security import CurrentPrincipal
@@ -21,9 +23,12 @@ async def list_matches(
     request_id: str,
     session: SessionDep,
     principal: CurrentPrincipal,
+    http: Request,
     limit: Annotated[int, Query(ge=1, le=100, description="How many matches (top-k)")] = 10,
 ) -> MatchList:
     """The offers that can serve this request, best net price after vouchers first."""
     request = await request_service.get_request_for(session, principal, request_id)
+    started = time.perf_counter()
     _, matches = await service.find_matches(session, request, limit)
+    metrics.observe_match(http.app, time.perf_counter() - started)
     return MatchList(items=matches)

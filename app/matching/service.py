@@ -1,21 +1,25 @@
 """Matching: the offers that can really serve a request, best net price first.
 
-One query pages through candidate offers cheapest first (filtered in SQL on
-indexed columns); one query per page loads the holds overlapping the request's
-window and one the providers' listings. Pricing (the subsidy engine) runs only
-on candidates that fit and can still enter the top k: no program pays more
-than the highest rate open to this enterprise, so once an offer's gross ×
-(1 − that rate) exceeds the k-th best net, no later (dearer) offer can enter.
+Candidates are walked cheapest first in a few streams, each one indexed query
+per page: one per accelerator model when the request names a few, else one
+per hardware origin (domestic or not). A stream's rows share the highest rate
+any program open to this enterprise can pay on them, so each stream has its
+own bound on the net (gross × (1 − that rate)), rising with the price; the
+streams are merged in order of that bound, and the walk stops once the next
+bound exceeds the k-th best net: no later (dearer) offer can enter. Per page,
+one query loads the holds overlapping the request's window and one the
+providers' listings. The subsidy engine runs only on candidates that fit and
+whose own bound (their origin and their provider's lists) can still enter.
 """
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy import Select, literal, or_, select, tuple_, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict, NotFound
@@ -39,6 +43,8 @@ from app.subsidies.rules import (
 from app.subsidies.schemas import considered_out, subsidy_out
 
 PAGE = 200
+#: Rows asked of a stream on its first page (k = 10): most walks end within it.
+FIRST_PAGE = 40
 MAX_SPLIT_CANDIDATES = 2000
 RATE_PLACES = Decimal("0.0001")
 
@@ -55,7 +61,12 @@ class MatchContext:
     enterprise_used: dict[str, Decimal]
     budget_used: dict[str, Decimal]
     max_rate: Decimal
+    # The programs that can pay this request at all (active compute vouchers valid
+    # today, for this enterprise's region and this purpose): the only ones whose
+    # rates bound a candidate's subsidy.
+    open_programs: list[Program] = field(default_factory=list)
     provider_lists: dict[str, frozenset[str]] = field(default_factory=dict)
+    _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(default_factory=dict)
 
     @property
     def window_start(self) -> datetime:
@@ -75,6 +86,43 @@ class MatchContext:
             prefer_domestic=r.domestic == "preferred",
             max_net_budget=r.max_net_budget,
         )
+
+    def rate_bound(self, domestic: bool, lists: frozenset[str] | None = None) -> Decimal:
+        """The highest rate an open program can pay on hardware of this origin (``domestic``)
+        from a provider on ``lists`` (``None``: any provider), before caps and budgets.
+
+        A tier counts when its conditions hold for this origin, purpose and filed
+        model, exactly as the subsidy engine picks it; caps and budgets only lower
+        an amount, so no subsidy is ever a larger share of the gross than this.
+        """
+        key = (domestic, lists)
+        rate = self._rates.get(key)
+        if rate is None:
+            contract = Contract(
+                domestic=domestic,
+                purpose=self.request.purpose,
+                gross_amount=ZERO,
+                contract_date=self.contract_date,
+            )
+            rate = max(
+                (
+                    tier.rate
+                    for program in self.open_programs
+                    if lists is None
+                    or not program.provider_lists_any
+                    or program.provider_lists_any & lists
+                    for tier in program.rates
+                    if tier.holds(contract, self.enterprise)
+                ),
+                default=Decimal(0),
+            )
+            self._rates[key] = rate
+        return rate
+
+    def candidate_bound(self, candidate: engine.Candidate, gross: Decimal) -> Decimal:
+        """The least net this candidate can have: its own rate bound off its gross."""
+        lists = self.provider_lists.get(candidate.provider_id, frozenset())
+        return engine.net_lower_bound(gross, self.rate_bound(candidate.domestic, lists))
 
     def subsidy(
         self, candidate: engine.Candidate, gross: Decimal, usage: Usage | None = None
@@ -131,9 +179,8 @@ async def build_context(session: AsyncSession, request: ComputeRequest) -> Match
         relaxed_caps=enterprise_service.relaxed_caps(enterprise),
     )
     year = contract_date.year
-    # The highest rate any program open to this enterprise and purpose can pay today.
-    open_rates = [
-        p.max_rate
+    open_programs = [
+        p
         for p in programs
         if p.status == "active"
         and p.voucher_type == "compute"
@@ -141,6 +188,12 @@ async def build_context(session: AsyncSession, request: ComputeRequest) -> Match
         and p.region_matches(facts.region_code)
         and request.purpose in p.purposes
     ]
+    # The highest rate any program open to this enterprise and purpose can pay today.
+    open_rates = [p.max_rate for p in open_programs]
+    # Only these programs can pay, so only their budgets can cap a subsidy: the others'
+    # sums (the ledger's largest read) are not needed.
+    budgeted = [p.id for p in open_programs if p.annual_budget is not None]
+    budgets = await ledger.program_balances(session, year, budgeted) if budgeted else {}
     return MatchContext(
         request=request,
         enterprise=facts,
@@ -148,16 +201,21 @@ async def build_context(session: AsyncSession, request: ComputeRequest) -> Match
         program_versions={row.id: row.version for row, _ in rows},
         contract_date=contract_date,
         enterprise_used=ledger.used(await ledger.enterprise_balances(session, enterprise.id, year)),
-        budget_used=ledger.used(await ledger.program_balances(session, year)),
+        budget_used=ledger.used(budgets),
         max_rate=max(open_rates, default=Decimal(0)),
+        open_programs=open_programs,
     )
 
 
-def candidate_query(request: ComputeRequest, *, whole: bool) -> Select[*tuple[Any, ...]]:
+def candidate_query(
+    request: ComputeRequest, *, whole: bool, models: bool = True
+) -> Select[*tuple[Any, ...]]:
     """Active offers of listed providers meeting the request's constraints.
 
     `whole`: the offer alone has enough cards (a single match); otherwise any
-    offer may contribute (a split).
+    offer may contribute (a split). `models=False` leaves the accelerator model,
+    memory and hardware origin constraints to the caller (the streams of
+    `top_single`).
     """
     window_end = request.latest_start + timedelta(hours=request.hours)
     stmt: Select[*tuple[Any, ...]] = (
@@ -186,15 +244,15 @@ def candidate_query(request: ComputeRequest, *, whole: bool) -> Select[*tuple[An
     )
     if whole:
         stmt = stmt.where(Offer.cards_total >= request.cards)
-    if request.accelerator_ids:
+    if models and request.accelerator_ids:
         stmt = stmt.where(Offer.accelerator_id.in_(request.accelerator_ids))
-    if request.min_memory_gb:
+    if models and request.min_memory_gb:
         stmt = stmt.where(
             Offer.accelerator_id.in_(
                 select(Accelerator.id).where(Accelerator.memory_gb >= request.min_memory_gb)
             )
         )
-    if request.domestic == "required":
+    if models and request.domestic == "required":
         stmt = stmt.where(Offer.domestic.is_(True))
     if request.region_prefixes:
         stmt = stmt.where(
@@ -214,6 +272,14 @@ async def _load_page(
     session: AsyncSession, ctx: MatchContext, stmt: Select[*tuple[Any, ...]]
 ) -> list[engine.Candidate]:
     rows = (await session.execute(stmt)).all()
+    return await _candidates(session, ctx, rows)
+
+
+async def _candidates(
+    session: AsyncSession, ctx: MatchContext, rows: Sequence[Any]
+) -> list[engine.Candidate]:
+    """Candidates of the offer rows, with their holds in the window and their providers'
+    lists loaded: two queries, whatever the number of rows."""
     if not rows:
         return []
     offer_ids = [r.id for r in rows]
@@ -266,25 +332,132 @@ async def load_provider_lists(
     ctx.provider_lists.update({pid: frozenset(names) for pid, names in lists.items()})
 
 
-async def top_single(session: AsyncSession, ctx: MatchContext, k: int) -> list[engine.Match]:
-    """The best k single-offer matches, paging candidates cheapest first."""
-    top = engine.TopK(ctx.want(), k, max_rate=ctx.max_rate, price=ctx.price)
-    base = candidate_query(ctx.request, whole=True)
+@dataclass
+class _Stream:
+    """The candidates of one hardware origin (of some models), cheapest first, by pages.
+
+    Every row has a subsidy rate of at most ``rate`` (the origin decides which
+    tiers can hold), so its net is at least ``net_lower_bound(gross, rate)``: a
+    bound that rises with the price, in the stream's order.
+    """
+
+    domestic: bool
+    models: list[str] | None  # None: any model
+    rate: Decimal
+    limit: int = FIRST_PAGE
     after: tuple[Decimal, str] | None = None
-    while True:
+    exhausted: bool = False
+    # The bound of the last row fetched: no row still to fetch has a smaller one.
+    floor: Decimal | None = None
+    rows: deque[tuple[Decimal, Decimal, engine.Candidate]] = field(default_factory=deque)
+
+    def statement(self, base: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+        """The next page: a walk of (status, domestic, price, id) for any model; for a few
+        models, one walk of (status, accelerator_id, price, id) each, merged by the
+        database (an IN list would read every offer of the models, then sort)."""
+        limit = min(self.limit, PAGE)
         stmt = base
-        if after is not None:
-            stmt = stmt.where(tuple_(Offer.price_per_card_hour, Offer.id) > tuple_(*after))
-        page = await _load_page(session, ctx, stmt.limit(PAGE))
-        for candidate in page:
-            bound, gross = top.bound(candidate)
-            if top.done(bound):
-                return top.best
-            top.consider(candidate, gross)
-        if len(page) < PAGE:
+        if self.after is not None:
+            # Bound with the columns' types: a bare Decimal would be compared in yuan with
+            # the stored fen, and the next page would start over from the first.
+            stmt = stmt.where(
+                tuple_(Offer.price_per_card_hour, Offer.id)
+                > tuple_(
+                    literal(self.after[0], Offer.price_per_card_hour.type),
+                    literal(self.after[1], Offer.id.type),
+                )
+            )
+        if self.models is None:
+            return stmt.where(Offer.domestic.is_(self.domestic)).limit(limit)
+        # A model's offers all have its origin (offers take it from the catalog, which
+        # re-flags them when it changes): filtering on it again would only tempt the
+        # planner into the origin index.
+        if len(self.models) == 1:
+            return stmt.where(Offer.accelerator_id == self.models[0]).limit(limit)
+        walks = [
+            select(stmt.where(Offer.accelerator_id == model).limit(limit).subquery())
+            for model in self.models
+        ]
+        merged = union_all(*walks).subquery()
+        return select(merged).order_by(merged.c.price_per_card_hour, merged.c.id).limit(limit)
+
+
+async def _streams(session: AsyncSession, ctx: MatchContext) -> list[_Stream]:
+    r = ctx.request
+    origins = [True] if r.domestic == "required" else [True, False]
+    if not (r.accelerator_ids or r.min_memory_gb):
+        return [_Stream(d, None, ctx.rate_bound(d)) for d in origins]
+    # The models the request accepts, by origin (offers carry their model's origin:
+    # the catalog re-flags them when it changes).
+    stmt = select(Accelerator.id, Accelerator.domestic).order_by(Accelerator.id)
+    if r.accelerator_ids:
+        stmt = stmt.where(Accelerator.id.in_(r.accelerator_ids))
+    if r.min_memory_gb:
+        stmt = stmt.where(Accelerator.memory_gb >= r.min_memory_gb)
+    models: dict[bool, list[str]] = defaultdict(list)
+    for acc_id, domestic in await session.execute(stmt):
+        models[domestic].append(acc_id)
+    return [_Stream(d, models[d], ctx.rate_bound(d)) for d in origins if models[d]]
+
+
+async def _fetch(
+    session: AsyncSession,
+    ctx: MatchContext,
+    base: Select[*tuple[Any, ...]],
+    streams: Sequence[_Stream],
+    cards: int,
+    hours: int,
+) -> None:
+    """The next page of each stream: one query each, then one for the holds and one for
+    the listings of all of them."""
+    pages = [(await session.execute(s.statement(base))).all() for s in streams]
+    found = {c.offer_id: c for c in await _candidates(session, ctx, [r for p in pages for r in p])}
+    for stream, rows in zip(streams, pages, strict=True):
+        if len(rows) < min(stream.limit, PAGE):
+            stream.exhausted = True
+        stream.limit *= 2
+        for r in rows:
+            candidate = found[r.id]
+            gross = engine.gross_amount(candidate.price_per_card_hour, cards, hours)
+            bound = engine.net_lower_bound(gross, stream.rate)
+            stream.rows.append((bound, gross, candidate))
+            stream.floor = bound
+        if rows:
+            stream.after = (rows[-1].price_per_card_hour, rows[-1].id)
+
+
+async def top_single(session: AsyncSession, ctx: MatchContext, k: int) -> list[engine.Match]:
+    """The best k single-offer matches: the streams merged in order of their bounds."""
+    want = ctx.want()
+    top = engine.TopK(want, k, max_rate=ctx.max_rate, price=ctx.price)
+    base = candidate_query(ctx.request, whole=True, models=False)
+    streams = await _streams(session, ctx)
+    while True:
+        # A stream must show its next row when that row could come before every row
+        # already fetched (its floor is at most their least bound) and could still enter.
+        heads = [s.rows[0][0] for s in streams if s.rows]
+        least = min(heads, default=None)
+        need = [
+            s
+            for s in streams
+            if not s.rows
+            and not s.exhausted
+            and (s.floor is None or least is None or s.floor <= least)
+            and not (s.floor is not None and top.done(s.floor))
+        ]
+        if need:
+            await _fetch(session, ctx, base, need, want.cards, want.hours)
+            continue
+        ready = [s for s in streams if s.rows]
+        if not ready:
             return top.best
-        last = page[-1]
-        after = (last.price_per_card_hour, last.offer_id)
+        stream = min(ready, key=lambda s: (s.rows[0][0], s.rows[0][2].offer_id))
+        bound, gross, candidate = stream.rows.popleft()
+        if top.done(bound):
+            return top.best  # every row left, fetched or not, has a bound at least this
+        if top.done(ctx.candidate_bound(candidate, gross)):
+            continue  # its own origin and lists cannot pay enough for it to enter
+        top.consider(candidate, gross)
 
 
 async def find_matches(

@@ -20,6 +20,9 @@ class LedgerEntry(Base):
     __table_args__ = (
         Index("ix_ledger_enterprise", "enterprise_id", "program_id", "year"),
         Index("ix_ledger_program", "program_id", "year"),
+        # Covering indexes for the balances (sums by program and kind): no table reads.
+        Index("ix_ledger_year_program", "year", "program_id", "kind", "amount"),
+        Index("ix_ledger_enterprise_year", "enterprise_id", "year", "program_id", "kind", "amount"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -57,8 +57,9 @@ class OrderPart(Base):
 
     __tablename__ = "order_parts"
     __table_args__ = (
-        # Capacity look-ups: the live holds of an offer that overlap a window.
-        Index("ix_order_parts_holds", "offer_id", "holding", "end"),
+        # Capacity look-ups: the live holds of an offer that overlap a window, read
+        # from the index alone.
+        Index("ix_order_parts_holds", "offer_id", "holding", "end", "start", "cards"),
         Index("ix_order_parts_provider", "provider_id", "order_id"),
     )
 

@@ -106,6 +106,7 @@ async def update_offer(
     if_match: IfMatch = None,
 ) -> Offer:
     """Change an offer; capacity held by live orders cannot be taken away (409)."""
+    await service.lock_offer(session, offer)
     check_if_match(if_match, offer.id, offer.version)
     offer = await service.update_offer(session, principal, offer, payload)
     set_etag(response, offer.id, offer.version)

@@ -319,6 +319,19 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         quote.id,
         order.gross_amount,
         order.subsidy_amount,
+        extra={
+            "event": "order.placed",
+            "order_id": order.id,
+            "quote_id": quote.id,
+            "compute_request_id": request.id,
+            "enterprise_id": order.enterprise_id,
+            "offer_ids": offer_ids,
+            "cards": order.cards,
+            "gross_amount": str(order.gross_amount),
+            "subsidy_amount": str(order.subsidy_amount),
+            "net_amount": str(order.net_amount),
+            "program_ids": program_ids,
+        },
     )
     return await load_order(session, order.id)
 
@@ -405,7 +418,16 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
         before={"status": "reserved"},
         after={"status": "cancelled"},
     )
-    log.info("order cancelled: %s", order.id)
+    log.info(
+        "order cancelled: %s",
+        order.id,
+        extra={
+            "event": "order.cancelled",
+            "order_id": order.id,
+            "enterprise_id": order.enterprise_id,
+            "released_subsidy": str(order.subsidy_amount),
+        },
+    )
     return await load_order(session, order.id)
 
 
@@ -498,7 +520,20 @@ async def complete_order(
             "subsidy_amount": str(total_subsidy),
         },
     )
-    log.info("order completed: %s executed=%s subsidy=%s", order.id, executed, total_subsidy)
+    log.info(
+        "order completed: %s executed=%s subsidy=%s",
+        order.id,
+        executed,
+        total_subsidy,
+        extra={
+            "event": "order.completed",
+            "order_id": order.id,
+            "enterprise_id": order.enterprise_id,
+            "executed_amount": str(executed),
+            "settled_subsidy": str(total_subsidy),
+            "reserved_subsidy": before["subsidy_amount"],
+        },
+    )
     return await load_order(session, order.id)
 
 

@@ -137,6 +137,7 @@ async def update_provider(
     if_match: IfMatch = None,
 ) -> ProviderOut:
     """Change a provider's name, kind or region (never its status or listings)."""
+    await service.lock_provider(session, provider)
     check_if_match(if_match, provider.id, provider.version)
     provider = await service.update_provider(session, principal, provider, payload)
     set_etag(response, provider.id, provider.version)

@@ -1,3 +1,4 @@
+import logging
 from datetime import date
 from typing import Any
 
@@ -14,6 +15,8 @@ from app.core.security import Principal
 from app.core.timeutil import today_shanghai, utcnow
 from app.models import Listing, Provider, ProviderList
 from app.providers.schemas import ListingCreate, ProviderCreate, ProviderStatus, ProviderUpdate
+
+log = logging.getLogger("computematch.providers")
 
 # domain.md: pending → listed | rejected; listed ⇄ suspended; any → delisted (final).
 TRANSITIONS: dict[str, set[str]] = {
@@ -33,6 +36,25 @@ async def load_provider(session: AsyncSession, provider_id: str) -> Provider | N
     return await session.scalar(
         select(Provider).where(Provider.id == provider_id).options(selectinload(Provider.listings))
     )
+
+
+async def lock_provider(session: AsyncSession, provider: Provider) -> Provider:
+    """Re-read a provider and its listings under a row lock, before checking and writing.
+
+    On PostgreSQL two requests could otherwise both pass a check (If-Match, the status
+    machine, an overlapping listing) against what each read, and both write. SQLite's
+    writers already hold the database from BEGIN IMMEDIATE, so there it is only a re-read.
+    """
+    locked = await session.scalar(
+        select(Provider)
+        .where(Provider.id == provider.id)
+        .options(selectinload(Provider.listings))
+        .with_for_update(of=Provider)
+        .execution_options(populate_existing=True)
+    )
+    if locked is None:
+        raise NotFound(f"provider {provider.id} does not exist")
+    return locked
 
 
 def can_see(principal: Principal, provider_id: str) -> bool:
@@ -118,8 +140,7 @@ async def change_status(
     reason: str | None,
 ) -> Provider:
     # Lock the row so two operators cannot race a transition past the state machine.
-    await session.execute(select(Provider.id).where(Provider.id == provider.id).with_for_update())
-    await session.refresh(provider, attribute_names=["status", "version"])
+    await lock_provider(session, provider)
     if new_status.value not in TRANSITIONS[provider.status]:
         allowed = ", ".join(sorted(TRANSITIONS[provider.status])) or "none (final)"
         raise Conflict(
@@ -149,6 +170,8 @@ async def grant_listing(
         raise Unprocessable.field(
             ["body", "list"], f"unknown list {payload.list!r}; known lists: {', '.join(known)}"
         )
+    # Two grants racing must not both pass the overlap check below.
+    await lock_provider(session, provider)
     if provider.status in ("delisted", "rejected"):
         raise Conflict(f"a {provider.status} provider cannot be put on a list")
     for existing in provider.listings:
@@ -182,6 +205,18 @@ async def grant_listing(
             "reference": listing.reference,
         },
     )
+    log.info(
+        "listing granted: %s on %s",
+        provider.id,
+        listing.list_id,
+        extra={
+            "event": "listing.granted",
+            "provider_id": provider.id,
+            "list_id": listing.list_id,
+            "since": str(listing.since),
+            "until": str(listing.until) if listing.until else None,
+        },
+    )
     return listing
 
 
@@ -192,6 +227,7 @@ def _overlaps(a0: date, a1: date | None, b0: date, b1: date | None) -> bool:
 async def end_listing(
     session: AsyncSession, principal: Principal, provider: Provider, list_id: str
 ) -> Listing:
+    await lock_provider(session, provider)
     today = today_shanghai()
     active = [
         lst
@@ -218,6 +254,17 @@ async def end_listing(
         provider.id,
         before={"list": list_id},
         after={"until": str(today)},
+    )
+    log.info(
+        "listing ended: %s on %s",
+        provider.id,
+        list_id,
+        extra={
+            "event": "listing.ended",
+            "provider_id": provider.id,
+            "list_id": list_id,
+            "until": str(today),
+        },
     )
     return active[0]
 

@@ -1,5 +1,6 @@
 """Subsidy programs as data: storage, operator changes, and what-if quotes."""
 
+import logging
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +24,8 @@ from app.subsidies.schemas import (
     program_out,
     quote_response,
 )
+
+log = logging.getLogger("computematch.subsidies")
 
 DATA_FIELDS = (
     "id",
@@ -124,6 +127,16 @@ async def create_program(
     await audit.record(
         session, principal, "program.created", "subsidy_program", row.id, after=row_data(row)
     )
+    log.info(
+        "subsidy program created: %s",
+        row.id,
+        extra={
+            "event": "program.created",
+            "program_id": row.id,
+            "status": row.status,
+            "version": row.version,
+        },
+    )
     return row
 
 
@@ -149,6 +162,7 @@ async def update_program(
     _store(row, merged)
     row.version += 1
     await session.flush()
+    after = row_data(row)
     await audit.record(
         session,
         principal,
@@ -156,7 +170,20 @@ async def update_program(
         "subsidy_program",
         row.id,
         before=before,
-        after=row_data(row),
+        after=after,
+    )
+    changed = sorted(name for name in after if after[name] != before.get(name))
+    log.info(
+        "subsidy program updated: %s (%s)",
+        row.id,
+        ", ".join(changed) or "no change",
+        extra={
+            "event": "program.updated",
+            "program_id": row.id,
+            "status": row.status,
+            "version": row.version,
+            "changed_fields": changed,
+        },
     )
     return row
 

@@ -3,8 +3,10 @@
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 
+from app.matching import service as matching_service
 from tests.factories import (
     OPERATOR,
     T0,
@@ -243,3 +245,20 @@ async def test_match_limit_and_ranking_are_stable(client: AsyncClient) -> None:
         headers=bearer(enterprise["api_key"]),
     )
     assert bad.status_code == 422
+
+
+async def test_candidates_are_paged_past_the_first_page(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pages of two: the top 3 need a second page, which must start after the first
+    # (the keyset bound compared in fen, as stored), never over again.
+    monkeypatch.setattr(matching_service, "PAGE", 2)
+    provider = await create_provider(client)
+    prices = ["10.00", "11.50", "12.25", "13.00", "14.75"]
+    offers = [await create_offer(client, provider, price_per_card_hour=p) for p in prices]
+    enterprise = await create_enterprise(client, region_code="310115")
+    request = await create_request(client, enterprise)
+    found = await matches(client, enterprise, request, limit=3)
+    assert [m["offer_id"] for m in found] == [o["id"] for o in offers[:3]]
+    found = await matches(client, enterprise, request, limit=10)
+    assert [m["offer_id"] for m in found] == [o["id"] for o in offers]

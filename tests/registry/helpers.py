@@ -20,7 +20,8 @@ def assert_problem(resp: Response, status: int) -> dict[str, Any]:
     for field in ("type", "title", "status", "detail"):
         assert field in body, body
     assert body["status"] == status
-    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["title"], str)
+    assert body["title"]
     assert body["type"].startswith(("http", "about:"))
     return body
 
@@ -28,10 +29,12 @@ def assert_problem(resp: Response, status: int) -> dict[str, Any]:
 def error_locs(body: dict[str, Any]) -> list[list[Any]]:
     """The `loc` of every entry of a validation problem's `errors`."""
     errors = body.get("errors")
-    assert isinstance(errors, list) and errors, body
+    assert isinstance(errors, list), body
+    assert errors, body
     for error in errors:
         assert isinstance(error["loc"], list)
-        assert isinstance(error["msg"], str) and error["msg"]
+        assert isinstance(error["msg"], str)
+        assert error["msg"]
     return [error["loc"] for error in errors]
 
 

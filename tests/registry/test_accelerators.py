@@ -32,7 +32,8 @@ async def test_seeded_catalog_has_both_kinds(client: AsyncClient) -> None:
     ascend = by_id["huawei-ascend-910b"]
     assert ascend["domestic"] is True
     assert ascend["vendor"] == "Huawei"
-    assert ascend["memory_gb"] > 0 and ascend["bf16_tflops"] > 0
+    assert ascend["memory_gb"] > 0
+    assert ascend["bf16_tflops"] > 0
     assert ascend["source"]
     nvidia = [item for item in items if item["id"].startswith("nvidia-")]
     assert len(nvidia) >= 3
@@ -65,7 +66,8 @@ async def test_filter_by_domestic(client: AsyncClient, domestic: bool) -> None:
 
 async def test_filter_by_vendor(client: AsyncClient) -> None:
     items = await walk_pages(client, "/v1/accelerators", OPERATOR, vendor="NVIDIA")
-    assert items and all(item["vendor"] == "NVIDIA" for item in items)
+    assert items
+    assert all(item["vendor"] == "NVIDIA" for item in items)
 
 
 async def test_operator_adds_an_accelerator(client: AsyncClient, db: Database) -> None:

@@ -85,7 +85,8 @@ async def test_list_filters_by_role(client: AsyncClient) -> None:
     resp = await client.get("/v1/api-keys", params={"role": "provider"}, headers=OPERATOR)
     assert resp.status_code == 200
     items = resp.json()["items"]
-    assert items and all(item["role"] == "provider" for item in items)
+    assert items
+    assert all(item["role"] == "provider" for item in items)
     assert provider["id"] in {item["provider_id"] for item in items}
 
 

@@ -15,7 +15,6 @@ from app.models import IdempotencyRecord
 from tests.factories import OPERATOR, bearer, create_offer, create_provider, credit_code, offer_body
 from tests.registry.helpers import assert_problem, count_offers, error_locs, walk_pages
 
-
 # ---------------------------------------------------------------- problem+json
 
 
@@ -100,7 +99,8 @@ async def test_pages_walk_without_gaps_or_repeats(client: AsyncClient) -> None:
     made = [await create_offer(client, provider) for _ in range(7)]
     first = await client.get("/v1/offers", params={"limit": 3}, headers=OPERATOR)
     page = first.json()
-    assert len(page["items"]) == 3 and page["next_cursor"]
+    assert len(page["items"]) == 3
+    assert page["next_cursor"]
     items = await walk_pages(client, "/v1/offers", OPERATOR, limit=3)
     assert [o["id"] for o in items] == sorted(o["id"] for o in made)
     exact = await client.get("/v1/offers", params={"limit": 7}, headers=OPERATOR)
@@ -360,3 +360,39 @@ async def test_registry_operation_ids_are_readable(client: AsyncClient) -> None:
         "retire_offer",
         "sync_offers",
     } <= ids
+
+
+async def test_schema_examples_of_identifiers_are_valid(client: AsyncClient) -> None:
+    """SDK users copy the examples: a credit code example must pass its own check."""
+    from app.core.validators import is_valid_credit_code, is_valid_region_code
+
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    credit_examples = [
+        example
+        for schema in schemas.values()
+        for name, prop in schema.get("properties", {}).items()
+        if name == "unified_social_credit_code"
+        for example in prop.get("examples", [])
+    ]
+    region_examples = [
+        example
+        for schema in schemas.values()
+        for name, prop in schema.get("properties", {}).items()
+        if name == "region_code"
+        for example in prop.get("examples", [])
+    ]
+    assert credit_examples
+    assert region_examples
+    assert all(is_valid_credit_code(code) for code in credit_examples), credit_examples
+    assert all(is_valid_region_code(code) for code in region_examples), region_examples
+    # ... and the example registers.
+    resp = await client.post(
+        "/v1/providers",
+        json={
+            "name": "Example",
+            "kind": "intelligent_computing_center",
+            "unified_social_credit_code": credit_examples[0],
+            "region_code": region_examples[0],
+        },
+    )
+    assert resp.status_code == 201, resp.text

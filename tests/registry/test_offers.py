@@ -44,7 +44,8 @@ async def test_create_derives_domestic_from_the_catalog(client: AsyncClient, db:
     assert agreeing["domestic"] is False
 
     row = await load_offer(db, offer["id"])
-    assert row is not None and row.domestic is True
+    assert row is not None
+    assert row.domestic is True
     assert row.price_per_card_hour == Decimal("12.00")
 
 
@@ -299,7 +300,8 @@ async def test_patch_is_validated_like_create(client: AsyncClient, db: Database)
         problem = assert_problem(resp, 422)
         assert field in problem["detail"] or mentions_field(problem, field), (body, problem)
     row = await load_offer(db, offer["id"])
-    assert row is not None and row.version == 1
+    assert row is not None
+    assert row.version == 1
     assert row.accelerator_id == "huawei-ascend-910b"
 
     moved = await client.patch(path, json={"accelerator_id": "nvidia-h100-sxm"}, headers=key)
@@ -353,7 +355,8 @@ async def test_paused_offers_are_visible_only_to_their_owner(client: AsyncClient
 
     theirs = await walk_pages(client, "/v1/offers", bearer(other["api_key"]))
     ids = {o["id"] for o in theirs}
-    assert active["id"] in ids and paused["id"] not in ids
+    assert active["id"] in ids
+    assert paused["id"] not in ids
     asked = await walk_pages(
         client, "/v1/offers", bearer(other["api_key"]), status="paused", provider_id=owner["id"]
     )
@@ -507,3 +510,38 @@ async def test_offer_far_in_time_is_refused(client: AsyncClient, db: Database) -
     )
     assert ok.status_code == 201
     assert await count_offers(db) == 1
+
+
+async def test_suspending_a_provider_takes_its_offers_off_the_market(
+    client: AsyncClient, db: Database
+) -> None:
+    seller = await create_provider(client)
+    buyer_id = await make_enterprise(db)
+    buyer = (
+        await client.post(
+            "/v1/api-keys", json={"role": "enterprise", "enterprise_id": buyer_id}, headers=OPERATOR
+        )
+    ).json()["key"]
+    offer = await create_offer(client, seller)
+    paused = await create_offer(client, seller, status="paused")
+
+    def ids(items: list[dict[str, Any]]) -> set[str]:
+        return {item["id"] for item in items}
+
+    market = ids(await walk_pages(client, "/v1/offers", bearer(buyer)))
+    assert offer["id"] in market
+    assert paused["id"] not in market
+    assert_problem(await client.get(f"/v1/offers/{offer['id']}", headers=bearer(buyer)), 404)
+
+    await client.post(
+        f"/v1/providers/{seller['id']}/status", json={"status": "suspended"}, headers=OPERATOR
+    )
+    assert offer["id"] not in ids(await walk_pages(client, "/v1/offers", bearer(buyer)))
+    # The seller still sees and manages its own.
+    own = ids(await walk_pages(client, "/v1/offers", bearer(seller["api_key"])))
+    assert {offer["id"], paused["id"]} <= own
+
+    await client.post(
+        f"/v1/providers/{seller['id']}/status", json={"status": "listed"}, headers=OPERATOR
+    )
+    assert offer["id"] in ids(await walk_pages(client, "/v1/offers", bearer(buyer)))

@@ -171,7 +171,8 @@ async def test_self_registration_is_pending_with_a_working_key(
 
     async with db.sessionmaker() as session:
         row = await session.scalar(select(ApiKey).where(ApiKey.provider_id == body["id"]))
-        assert row is not None and row.role == "provider"
+        assert row is not None
+        assert row.role == "provider"
         assert row.key_hash != body["api_key"]
 
 
@@ -347,7 +348,8 @@ async def test_illegal_transitions_are_409(
     assert current in problem["detail"]
     async with db.sessionmaker() as session:
         row = await session.get(Provider, provider["id"])
-        assert row is not None and row.status == current
+        assert row is not None
+        assert row.status == current
 
 
 async def test_status_change_validates_its_body(client: AsyncClient) -> None:
@@ -375,13 +377,16 @@ async def test_list_providers_filters(client: AsyncClient) -> None:
         return {p["id"] for p in resp.json()["items"]}
 
     got = ids(await client.get("/v1/providers", params={"status": "pending"}, headers=OPERATOR))
-    assert pending["id"] in got and listed["id"] not in got
+    assert pending["id"] in got
+    assert listed["id"] not in got
     got = ids(await client.get("/v1/providers", params={"region_prefix": "3301"}, headers=OPERATOR))
-    assert {listed["id"], partner["id"]} <= got and pending["id"] not in got
+    assert {listed["id"], partner["id"]} <= got
+    assert pending["id"] not in got
     got = ids(
         await client.get("/v1/providers", params={"kind": "matchmaking_partner"}, headers=OPERATOR)
     )
-    assert partner["id"] in got and listed["id"] not in got
+    assert partner["id"] in got
+    assert listed["id"] not in got
     assert_problem(
         await client.get("/v1/providers", params={"region_prefix": "33%"}, headers=OPERATOR), 422
     )

@@ -127,10 +127,12 @@ async def test_sync_adopts_offers_created_by_post(client: AsyncClient, db: Datab
     result = await sync(
         client, provider, [offer_body(external_id="rack-1", price_per_card_hour="8.00")]
     )
-    assert result["updated"] == 1 and result["created"] == 0
+    assert result["updated"] == 1
+    assert result["created"] == 0
     assert await count_offers(db, provider["id"]) == 1
     row = await load_offer(db, posted["id"])
-    assert row is not None and str(row.price_per_card_hour) == "8.00"
+    assert row is not None
+    assert str(row.price_per_card_hour) == "8.00"
 
 
 async def test_duplicate_external_id_in_one_batch_is_422_at_the_item(

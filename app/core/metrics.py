@@ -1,0 +1,179 @@
+"""Prometheus metrics: requests by route and status, match latency, and market figures.
+
+Each app owns its registry (not prometheus_client's global one), so that many
+apps in one process (the tests) never collide. Request counts and latencies
+come from prometheus-fastapi-instrumentator; the market figures (orders by
+status, subsidy reserved and settled by program) are read from the database at
+scrape time, so they are right however many worker processes serve the API.
+With several workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory shared
+by the workers, emptied at each start) and each scrape adds up every worker's
+request and latency figures.
+"""
+
+import asyncio
+import hmac
+import os
+from collections.abc import Iterable, Iterator
+from decimal import Decimal
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_fastapi_instrumentator import Instrumentator
+from prometheus_fastapi_instrumentator import metrics as instrumentation
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.core.db import Database
+from app.core.errors import Unauthorized
+from app.core.timeutil import today_shanghai
+from app.ledger import service as ledger
+from app.models import Order, SubsidyProgram
+
+ORDER_STATUSES = ("reserved", "completed", "cancelled")
+MATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class MarketCollector:
+    """Orders by status and subsidy by program, as last read from the database."""
+
+    def __init__(self) -> None:
+        self.orders: dict[str, int] = dict.fromkeys(ORDER_STATUSES, 0)
+        self.year = today_shanghai().year
+        self.reserved: dict[str, Decimal] = {}
+        self.settled: dict[str, Decimal] = {}
+        self.budgets: dict[str, Decimal] = {}
+
+    async def refresh(self, session: AsyncSession) -> None:
+        rows = await session.execute(select(Order.status, func.count()).group_by(Order.status))
+        orders = dict.fromkeys(ORDER_STATUSES, 0)
+        for status, count in rows:
+            orders[status] = count
+        year = today_shanghai().year
+        programs = (
+            await session.execute(select(SubsidyProgram.id, SubsidyProgram.annual_budget))
+        ).all()
+        balances = await ledger.program_balances(session, year)
+        zero = Decimal("0.00")
+        self.orders = orders
+        self.year = year
+        self.reserved = {p: balances[p].reserved if p in balances else zero for p, _ in programs}
+        self.settled = {p: balances[p].settled if p in balances else zero for p, _ in programs}
+        self.budgets = {p: budget for p, budget in programs if budget is not None}
+
+    def describe(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def collect(self) -> Iterable[Metric]:
+        return list(self._families())
+
+    def _families(self) -> Iterator[Metric]:
+        orders = GaugeMetricFamily(
+            "computematch_orders", "Orders in the database by status", labels=["status"]
+        )
+        for status, count in sorted(self.orders.items()):
+            orders.add_metric([status], count)
+        yield orders
+        year = str(self.year)
+        for name, doc, values in (
+            (
+                "computematch_subsidy_reserved_yuan",
+                "Subsidy reserved for orders not yet settled, this year (CNY), by program",
+                self.reserved,
+            ),
+            (
+                "computematch_subsidy_settled_yuan",
+                "Subsidy settled on completed orders, this year (CNY), by program",
+                self.settled,
+            ),
+        ):
+            family = GaugeMetricFamily(name, doc, labels=["program_id", "year"])
+            for program_id, amount in sorted(values.items()):
+                family.add_metric([program_id, year], float(amount))
+            yield family
+        budgets = GaugeMetricFamily(
+            "computematch_subsidy_annual_budget_yuan",
+            "A program's annual budget (CNY); programs without one are left out",
+            labels=["program_id"],
+        )
+        for program_id, amount in sorted(self.budgets.items()):
+            budgets.add_metric([program_id], float(amount))
+        yield budgets
+
+
+class Metrics:
+    """One app's registry and the metrics it observes itself."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.market = MarketCollector()
+        self.registry.register(self.market)
+        self.match_latency = Histogram(
+            "computematch_match_duration_seconds",
+            "Time to find and rank the matches of one compute request",
+            buckets=MATCH_BUCKETS,
+            registry=self.registry,
+        )
+        self._scrape = asyncio.Lock()
+
+    async def render(self, db: Database) -> bytes:
+        # One scrape at a time per process: the market figures are read, then written out.
+        async with self._scrape:
+            async with db.sessionmaker() as session:
+                await self.market.refresh(session)
+            if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
+                registry = CollectorRegistry()
+                multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+                registry.register(self.market)
+            else:
+                registry = self.registry
+            return generate_latest(registry)
+
+
+def install(app: FastAPI, settings: Settings, db: Database) -> Metrics:
+    """Create the app's metrics; when enabled, count requests and serve GET /metrics."""
+    app_metrics = Metrics()
+    app.state.metrics = app_metrics
+    if not settings.metrics_enabled:
+        return app_metrics
+    instrumentator = Instrumentator(
+        should_group_status_codes=False,
+        excluded_handlers=["^/metrics$"],
+        registry=app_metrics.registry,
+    )
+    instrumentator.add(
+        instrumentation.requests(registry=app_metrics.registry),
+        instrumentation.latency(registry=app_metrics.registry, buckets=LATENCY_BUCKETS),
+    )
+    instrumentator.instrument(app)
+    token = settings.metrics_token
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        if token is not None and not _bearer_matches(request, token.get_secret_value()):
+            raise Unauthorized(
+                "GET /metrics needs `Authorization: Bearer <COMPUTEMATCH_METRICS_TOKEN>`",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return Response(await app_metrics.render(db), media_type=CONTENT_TYPE_LATEST)
+
+    return app_metrics
+
+
+def _bearer_matches(request: Request, token: str) -> bool:
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), token.encode())
+
+
+def observe_match(app: FastAPI, seconds: float) -> None:
+    app_metrics: Metrics | None = getattr(app.state, "metrics", None)
+    if app_metrics is not None:
+        app_metrics.match_latency.observe(seconds)

@@ -1,0 +1,1 @@
+"""Operator tooling behind the CLI: CSV import and export, reports."""
