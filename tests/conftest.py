@@ -85,7 +85,7 @@ async def reset_database(db: Database, seed_rows: dict[str, list[dict[str, Any]]
             await conn.execute(insert(Base.metadata.tables[name]), seed_rows[name])
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     return Settings(
         database_url=database_url,
@@ -94,12 +94,22 @@ def settings(database_url: str) -> Settings:
     )
 
 
-@pytest.fixture
-async def app(settings: Settings, seed_rows: dict[str, list[dict[str, Any]]]) -> AsyncIterator[Any]:
+@pytest.fixture(scope="session")
+async def shared_app(settings: Settings) -> AsyncIterator[Any]:
+    # One app for the whole run: FastAPI builds every route's dependency graph on
+    # an app's first request, which costs more than most tests themselves.
     application = create_app(settings)
-    await reset_database(application.state.db, seed_rows)
     yield application
     await application.state.db.dispose()
+
+
+@pytest.fixture
+async def app(
+    shared_app: Any, settings: Settings, seed_rows: dict[str, list[dict[str, Any]]]
+) -> AsyncIterator[Any]:
+    shared_app.state.settings = settings.model_copy()  # undo a test's tweaks
+    await reset_database(shared_app.state.db, seed_rows)
+    yield shared_app
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 import base64
 import binascii
 import hashlib
-import hmac
 import json
 import logging
 import os
@@ -12,6 +11,10 @@ import time
 import uuid
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -249,7 +252,7 @@ class IdempotencyMiddleware:
             scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
         ).hexdigest()
         # Neither the Idempotency-Key nor the response is kept in clear (see ResponseSeal).
-        seal = ResponseSeal(auth, key)
+        seal = ResponseSeal(auth, key, body)
         key = hashlib.sha256(key.encode()).hexdigest()
 
         existing = await self._claim(scope_hash, key, fingerprint)
@@ -389,35 +392,36 @@ class ResponseSeal:
 
     A creating POST's response may carry a secret shown once (a new API key), and
     keys are only ever stored hashed. So the record keeps the Idempotency-Key as a
-    SHA-256 and the response encrypted under a key derived from the caller's
-    `Authorization` header and Idempotency-Key, neither of which is stored: a
-    retry with both can read the first response again, a copy of the database
-    cannot. The cipher is SHAKE-256 as a keyed stream with a random nonce,
-    authenticated with HMAC-SHA-256 (encrypt-then-MAC).
+    SHA-256 and the response encrypted (AES-256-GCM, from `cryptography`) under a
+    key derived with HKDF from the caller's `Authorization` header, the
+    Idempotency-Key and the request body, none of which is stored in clear: a
+    retry with all three can read the first response again, a copy of the
+    database cannot.
     """
 
-    VERSION = "v1"
-    NONCE_BYTES = 16
-    TAG_BYTES = 32
+    VERSION = "v2"
+    NONCE_BYTES = 12
 
-    def __init__(self, authorization: str, idempotency_key: str) -> None:
-        material = authorization.encode() + b"\x00" + idempotency_key.encode()
-        root = hmac.new(b"computematch idempotency response v1", material, "sha256").digest()
-        self._enc = hmac.new(root, b"encrypt", "sha256").digest()
-        self._mac = hmac.new(root, b"authenticate", "sha256").digest()
-
-    def _stream(self, nonce: bytes, data: bytes) -> bytes:
-        if not data:
-            return b""
-        pad = hashlib.shake_256(self._enc + nonce).digest(len(data))
-        mixed = int.from_bytes(data, "big") ^ int.from_bytes(pad, "big")
-        return mixed.to_bytes(len(data), "big")
+    def __init__(self, authorization: str, idempotency_key: str, body: bytes = b"") -> None:
+        material = (
+            authorization.encode()
+            + b"\x00"
+            + idempotency_key.encode()
+            + b"\x00"
+            + hashlib.sha256(body).digest()
+        )
+        key = HKDF(
+            algorithm=hashes.SHA256(),
+            length=32,
+            salt=None,
+            info=b"computematch idempotency response",
+        ).derive(material)
+        self._aead = AESGCM(key)
 
     def seal(self, plaintext: bytes) -> str:
         nonce = os.urandom(self.NONCE_BYTES)
-        ciphertext = self._stream(nonce, plaintext)
-        tag = hmac.new(self._mac, nonce + ciphertext, "sha256").digest()
-        return f"{self.VERSION}.{base64.b64encode(nonce + tag + ciphertext).decode()}"
+        sealed = self._aead.encrypt(nonce, plaintext, None)
+        return f"{self.VERSION}.{base64.b64encode(nonce + sealed).decode()}"
 
     def open(self, sealed: str) -> bytes | None:
         """The plaintext, or None if this caller's key does not open it."""
@@ -426,13 +430,6 @@ class ResponseSeal:
             return None
         try:
             raw = base64.b64decode(text.encode(), validate=True)
-        except (binascii.Error, ValueError):
+            return self._aead.decrypt(raw[: self.NONCE_BYTES], raw[self.NONCE_BYTES :], None)
+        except (binascii.Error, ValueError, InvalidTag):
             return None
-        head = self.NONCE_BYTES + self.TAG_BYTES
-        if len(raw) < head:
-            return None
-        nonce, tag, ciphertext = raw[: self.NONCE_BYTES], raw[self.NONCE_BYTES : head], raw[head:]
-        expected = hmac.new(self._mac, nonce + ciphertext, "sha256").digest()
-        if not hmac.compare_digest(tag, expected):
-            return None
-        return self._stream(nonce, ciphertext)

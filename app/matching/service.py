@@ -1,15 +1,15 @@
 """Matching: the offers that can really serve a request, best net price first.
 
-Candidates are walked cheapest first in a few streams, each one indexed query
-per page: one per accelerator model when the request names a few, else one
-per hardware origin (domestic or not). A stream's rows share the highest rate
-any program open to this enterprise can pay on them, so each stream has its
-own bound on the net (gross × (1 − that rate)), rising with the price; the
-streams are merged in order of that bound, and the walk stops once the next
-bound exceeds the k-th best net: no later (dearer) offer can enter. Per page,
-one query loads the holds overlapping the request's window and one the
-providers' listings. The subsidy engine runs only on candidates that fit and
-whose own bound (their origin and their provider's lists) can still enter.
+Candidates are walked cheapest first in one stream per hardware origin
+(domestic or not), one indexed query per page. The origin decides which rate
+tiers can hold, so all of a stream's rows share the highest rate any program
+open to this enterprise can pay on them, and the stream has its own bound on
+the net (gross × (1 − that rate)), rising with the price. The streams are
+merged in order of that bound, and the walk stops once the next bound exceeds
+the k-th best net: no later (dearer) offer can enter. Per page, one query loads
+the holds overlapping the request's window and one the providers' listings.
+The subsidy engine runs only on candidates that fit and whose own bound (their
+origin and their provider's lists) can still enter the top k.
 """
 
 from collections import defaultdict, deque
@@ -19,17 +19,27 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Select, literal, or_, select, tuple_, union_all
+from sqlalchemy import Select, and_, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from app.core.errors import Conflict, NotFound
 from app.core.money import ZERO
 from app.core.timeutil import today_shanghai
 from app.enterprises import service as enterprise_service
+from app.ledger import budgets
 from app.ledger import service as ledger
 from app.matching import engine
 from app.matching.schemas import MatchOut, MatchPart
-from app.models import Accelerator, ComputeRequest, Listing, Offer, OrderPart, Provider
+from app.models import (
+    Accelerator,
+    ComputeRequest,
+    Enterprise,
+    Listing,
+    Offer,
+    OrderPart,
+    Provider,
+)
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import (
     Contract,
@@ -165,8 +175,16 @@ class MatchContext:
         return out
 
 
-async def build_context(session: AsyncSession, request: ComputeRequest) -> MatchContext:
-    enterprise = await enterprise_service.load_enterprise(session, request.enterprise_id)
+async def build_context(
+    session: AsyncSession, request: ComputeRequest, *, exact_budgets: bool = False
+) -> MatchContext:
+    """What pricing needs. `exact_budgets`: sum the programs' budgets over the ledger
+    (an order, under the program locks) instead of reading `app.ledger.budgets`."""
+    enterprise = await session.scalar(
+        select(Enterprise)
+        .where(Enterprise.id == request.enterprise_id)
+        .options(joinedload(Enterprise.cap_relaxations))
+    )
     if enterprise is None:  # the foreign key makes this a broken invariant
         raise NotFound(f"enterprise {request.enterprise_id} does not exist")
     contract_date = today_shanghai()
@@ -193,7 +211,10 @@ async def build_context(session: AsyncSession, request: ComputeRequest) -> Match
     # Only these programs can pay, so only their budgets can cap a subsidy: the others'
     # sums (the ledger's largest read) are not needed.
     budgeted = [p.id for p in open_programs if p.annual_budget is not None]
-    budgets = await ledger.program_balances(session, year, budgeted) if budgeted else {}
+    if exact_budgets:
+        budget_used = ledger.used(await ledger.program_balances(session, year, budgeted))
+    else:
+        budget_used = await budgets.programs_used(session, year, budgeted)
     return MatchContext(
         request=request,
         enterprise=facts,
@@ -201,7 +222,7 @@ async def build_context(session: AsyncSession, request: ComputeRequest) -> Match
         program_versions={row.id: row.version for row, _ in rows},
         contract_date=contract_date,
         enterprise_used=ledger.used(await ledger.enterprise_balances(session, enterprise.id, year)),
-        budget_used=ledger.used(budgets),
+        budget_used=budget_used,
         max_rate=max(open_rates, default=Decimal(0)),
         open_programs=open_programs,
     )
@@ -334,15 +355,14 @@ async def load_provider_lists(
 
 @dataclass
 class _Stream:
-    """The candidates of one hardware origin (of some models), cheapest first, by pages.
+    """Candidates of one model, or of one hardware origin, cheapest first, by pages.
 
     Every row has a subsidy rate of at most ``rate`` (the origin decides which
     tiers can hold), so its net is at least ``net_lower_bound(gross, rate)``: a
     bound that rises with the price, in the stream's order.
     """
 
-    domestic: bool
-    models: list[str] | None  # None: any model
+    where: Any
     rate: Decimal
     limit: int = FIRST_PAGE
     after: tuple[Decimal, str] | None = None
@@ -352,11 +372,7 @@ class _Stream:
     rows: deque[tuple[Decimal, Decimal, engine.Candidate]] = field(default_factory=deque)
 
     def statement(self, base: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
-        """The next page: a walk of (status, domestic, price, id) for any model; for a few
-        models, one walk of (status, accelerator_id, price, id) each, merged by the
-        database (an IN list would read every offer of the models, then sort)."""
-        limit = min(self.limit, PAGE)
-        stmt = base
+        stmt = base.where(self.where)
         if self.after is not None:
             # Bound with the columns' types: a bare Decimal would be compared in yuan with
             # the stored fen, and the next page would start over from the first.
@@ -367,28 +383,17 @@ class _Stream:
                     literal(self.after[1], Offer.id.type),
                 )
             )
-        if self.models is None:
-            return stmt.where(Offer.domestic.is_(self.domestic)).limit(limit)
-        # A model's offers all have its origin (offers take it from the catalog, which
-        # re-flags them when it changes): filtering on it again would only tempt the
-        # planner into the origin index.
-        if len(self.models) == 1:
-            return stmt.where(Offer.accelerator_id == self.models[0]).limit(limit)
-        walks = [
-            select(stmt.where(Offer.accelerator_id == model).limit(limit).subquery())
-            for model in self.models
-        ]
-        merged = union_all(*walks).subquery()
-        return select(merged).order_by(merged.c.price_per_card_hour, merged.c.id).limit(limit)
+        return stmt.limit(min(self.limit, PAGE))
 
 
 async def _streams(session: AsyncSession, ctx: MatchContext) -> list[_Stream]:
+    """One stream per hardware origin: a walk of (status, domestic, price, id, model)
+    that skips the models not accepted inside the index; for an origin of which the
+    request accepts a single model, a walk of (status, accelerator_id, price, id)."""
     r = ctx.request
     origins = [True] if r.domestic == "required" else [True, False]
     if not (r.accelerator_ids or r.min_memory_gb):
-        return [_Stream(d, None, ctx.rate_bound(d)) for d in origins]
-    # The models the request accepts, by origin (offers carry their model's origin:
-    # the catalog re-flags them when it changes).
+        return [_Stream(Offer.domestic.is_(d), ctx.rate_bound(d)) for d in origins]
     stmt = select(Accelerator.id, Accelerator.domestic).order_by(Accelerator.id)
     if r.accelerator_ids:
         stmt = stmt.where(Accelerator.id.in_(r.accelerator_ids))
@@ -397,7 +402,17 @@ async def _streams(session: AsyncSession, ctx: MatchContext) -> list[_Stream]:
     models: dict[bool, list[str]] = defaultdict(list)
     for acc_id, domestic in await session.execute(stmt):
         models[domestic].append(acc_id)
-    return [_Stream(d, models[d], ctx.rate_bound(d)) for d in origins if models[d]]
+    streams = []
+    for d in origins:
+        if len(models[d]) == 1:
+            # A model's offers all have its origin (offers take it from the catalog, which
+            # re-flags them when it changes); filtering on it too would only tempt the
+            # planner into the origin index.
+            streams.append(_Stream(Offer.accelerator_id == models[d][0], ctx.rate_bound(d)))
+        elif models[d]:
+            where = and_(Offer.domestic.is_(d), Offer.accelerator_id.in_(models[d]))
+            streams.append(_Stream(where, ctx.rate_bound(d)))
+    return streams
 
 
 async def _fetch(

@@ -23,6 +23,8 @@ class LedgerEntry(Base):
         # Covering indexes for the balances (sums by program and kind): no table reads.
         Index("ix_ledger_year_program", "year", "program_id", "kind", "amount"),
         Index("ix_ledger_enterprise_year", "enterprise_id", "year", "program_id", "kind", "amount"),
+        # The entries of the last minutes (app.ledger.budgets).
+        Index("ix_ledger_recent", "year", "created_at", "program_id", "kind", "amount"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

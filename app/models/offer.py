@@ -15,8 +15,16 @@ class Offer(Timestamps, Versioned, Base):
         # Matching walks active offers of one model cheapest first.
         Index("ix_offers_match", "status", "accelerator_id", "price_per_card_hour", "id"),
         Index("ix_offers_price", "status", "price_per_card_hour", "id"),
-        # Or walks the active offers of one hardware origin cheapest first.
-        Index("ix_offers_origin_price", "status", "domestic", "price_per_card_hour", "id"),
+        # Or walks the active offers of one hardware origin cheapest first, skipping
+        # the models a request does not accept inside the index.
+        Index(
+            "ix_offers_origin_price",
+            "status",
+            "domestic",
+            "price_per_card_hour",
+            "id",
+            "accelerator_id",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -202,7 +202,8 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     if program_ids:
         await ledger.lock_programs(session, program_ids)
         await ledger.lock_enterprise(session, request.enterprise_id)
-    ctx = await matching.build_context(session, request)  # balances read after the locks
+    # Balances read after the locks, the budgets summed over the ledger.
+    ctx = await matching.build_context(session, request, exact_budgets=True)
     await matching.load_provider_lists(session, ctx, {p["provider_id"] for p in parts})
     enterprise_used = dict(ctx.enterprise_used)
     budget_used = dict(ctx.budget_used)

@@ -24,9 +24,12 @@ def json_lines() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     handler = build_handler(stream)
     logger = logging.getLogger("computematch")
+    level = logger.level
+    logger.setLevel(logging.INFO)  # a CLI test in the same run may have quietened it
     logger.addHandler(handler)
     yield stream
     logger.removeHandler(handler)
+    logger.setLevel(level)
 
 
 def parsed(stream: io.StringIO) -> list[dict[str, Any]]:
