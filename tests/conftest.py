@@ -106,10 +106,10 @@ async def shared_app(settings: Settings) -> AsyncIterator[Any]:
 @pytest.fixture
 async def app(
     shared_app: Any, settings: Settings, seed_rows: dict[str, list[dict[str, Any]]]
-) -> AsyncIterator[Any]:
+) -> Any:
     shared_app.state.settings = settings.model_copy()  # undo a test's tweaks
     await reset_database(shared_app.state.db, seed_rows)
-    yield shared_app
+    return shared_app
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, Result
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.money import ZERO
@@ -47,7 +47,7 @@ class _Settled:
 _settled: "weakref.WeakKeyDictionary[Engine, dict[int, _Settled]]" = weakref.WeakKeyDictionary()
 
 
-def _fold(rows: Iterable[tuple[str, str, Decimal | None]]) -> dict[str, Decimal]:
+def _fold(rows: Result[str, str, Decimal]) -> dict[str, Decimal]:
     used: dict[str, Decimal] = defaultdict(lambda: ZERO)
     for program_id, kind, amount in rows:
         used[program_id] += _SIGN.get(kind, 0) * (amount or ZERO)
@@ -73,7 +73,7 @@ async def programs_used(
             .where(LedgerEntry.year == year, LedgerEntry.created_at < watermark)
             .group_by(LedgerEntry.program_id, LedgerEntry.kind)
         )
-        settled = _Settled(watermark=watermark, summed_at=now, used=_fold((p, k, a) for p, k, a in rows))
+        settled = _Settled(watermark=watermark, summed_at=now, used=_fold(rows))
         per_year[year] = settled
     rows = await session.execute(
         select(LedgerEntry.program_id, LedgerEntry.kind, func.sum(LedgerEntry.amount))
@@ -84,5 +84,5 @@ async def programs_used(
         )
         .group_by(LedgerEntry.program_id, LedgerEntry.kind)
     )
-    recent = _fold((p, k, a) for p, k, a in rows)
+    recent = _fold(rows)
     return {p: settled.used.get(p, ZERO) + recent.get(p, ZERO) for p in wanted}

@@ -2,8 +2,8 @@
 
 Matching walks active offers of one hardware origin cheapest first
 (status, domestic, price, id), skipping models the request does not accept
-inside the index (accelerator_id last), and reads the holds of a page of offers from an
-index that covers them (offer, holding, end, start, cards); the voucher
+inside the index (accelerator_id last), and reads the holds of a page of
+offers from an index that covers them (offer, holding, end, start, cards); the voucher
 balances a match or an order reads are sums over the ledger, served from
 covering indexes in the order they are grouped (year, program) and
 (enterprise, year, program), and by creation time for the entries of the last
