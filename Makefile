@@ -7,7 +7,7 @@ PORT ?= 8000
 export DATABASE_URL ?= sqlite+aiosqlite:///var/computematch.db
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run migrate serve test test-sqlite test-postgres lint format typecheck openapi check-openapi bench clean
+.PHONY: help install install-dev run migrate serve test test-sqlite test-postgres lint format typecheck openapi check-openapi sdk bench clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ format: install-dev ## Format the code
 
 openapi: install ## Regenerate openapi/openapi.json from the app
 	$(BIN)/python -m app.cli openapi > openapi/openapi.json
+
+sdk: install-dev ## Generate the Python SDK from openapi/openapi.json into build/sdk/
+	$(BIN)/python -m tests.sdk.generate --force
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) var build

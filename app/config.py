@@ -1,12 +1,28 @@
 """Settings from the environment (and an optional .env file)."""
 
+import json
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/computematch.db"
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+def _origins(value: object) -> object:
+    """`https://a.example,https://b.example` or a JSON list; each an origin, no path."""
+    if isinstance(value, str):
+        text = value.strip()
+        value = json.loads(text) if text.startswith("[") else text.split(",")
+    if isinstance(value, list):
+        value = [str(v).strip() for v in value if str(v).strip()]
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+    return value
 
 
 class Settings(BaseSettings):
@@ -22,11 +38,20 @@ class Settings(BaseSettings):
     # Accepted as an operator key when set (set-up and demos); never logged.
     operator_key: SecretStr | None = None
     docs_enabled: bool = True
-    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=64 * 1024 * 1024)
     max_sync_batch: int = Field(10_000, ge=1)
     quote_ttl_seconds: int = Field(900, ge=10)
     max_open_quotes_per_enterprise: int = Field(200, ge=1)
     max_open_requests_per_enterprise: int = Field(500, ge=1)
+    # Requests per API key per minute (fixed windows, counted in the database so that
+    # every worker shares them); 0 turns rate limiting off.
+    rate_limit_per_minute: int = Field(6000, ge=0)
+    # Keyless self-registrations (POST /v1/providers, /v1/enterprises) per client IP per minute.
+    registration_rate_limit_per_minute: int = Field(30, ge=0)
+    # Browser origins allowed to call the API (CORS); empty: no CORS headers at all.
+    cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_origins)] = Field(
+        default_factory=list
+    )
     db_pool_size: int = Field(10, ge=1)
     sql_echo: bool = False
     log_level: Annotated[

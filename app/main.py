@@ -11,7 +11,9 @@ from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, Field
 from sqlalchemy import text
+from starlette.middleware.cors import CORSMiddleware
 
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as api_keys_router
@@ -22,6 +24,9 @@ from app.core.db import Database
 from app.core.errors import install_error_handlers, problems
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
+from app.core.openapi import OPENAPI_TAGS, install_openapi
+from app.core.ratelimit import RateLimitMiddleware
+from app.core.textguard import TextGuardMiddleware
 from app.enterprises.endpoints import router as enterprises_router
 from app.ledger.endpoints import router as ledger_router
 from app.matching.endpoints import router as matching_router
@@ -43,6 +48,20 @@ an `Idempotency-Key`; `PATCH` honours `If-Match`.
 """
 
 STATIC_DOCS = Path(fastapi_offline.__file__).parent / "static"
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"], description="`ok`, or `unavailable` (readyz: 503)")
+
+
+CORS_REQUEST_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "If-Match",
+    "X-Request-ID",
+]
+CORS_RESPONSE_HEADERS = ["ETag", "Location", "Retry-After", "X-Request-ID", "Idempotent-Replayed"]
 
 
 def operation_id(route: APIRoute) -> str:
@@ -71,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=operation_id,
         lifespan=lifespan,
         separate_input_output_schemas=True,
+        openapi_tags=OPENAPI_TAGS,
     )
     app.state.settings = settings
     app.state.db = db
@@ -91,12 +111,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
 
-    @app.get("/healthz", tags=["health"], responses=problems())
+    @app.get("/healthz", tags=["health"], response_model=Health, responses=problems())
     async def healthz() -> dict[str, str]:
         """The process is up."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses={503: {"description": "Database unreachable"}})
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Health,
+        responses={503: {"model": Health, "description": "Database unreachable"}},
+    )
     async def readyz(request: Request) -> JSONResponse:
         """The database is reachable."""
         try:
@@ -106,6 +131,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logging.getLogger("computematch").exception("readiness check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    install_openapi(app)  # summaries and errors as SDKs see them
 
     if settings.docs_enabled:
         app.mount("/static-docs", StaticFiles(directory=STATIC_DOCS), name="static-docs")
@@ -131,10 +158,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with_google_fonts=False,
             )
 
-    # Outermost first: context (request id, headers, log), metrics, body limit, idempotency.
+    # Outermost first: context (request id, headers, log), CORS, metrics, body limit,
+    # rate limit (its counter commits before the request's transaction opens), idempotency.
     app.add_middleware(IdempotencyMiddleware, db=db)
+    app.add_middleware(TextGuardMiddleware)  # NUL and lone surrogates: 422 before any query
+    app.add_middleware(RateLimitMiddleware, db=db, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     metrics.install(app, settings, db)  # GET /metrics; counts every request as answered
+    if settings.cors_origins:
+        # Closed unless configured: without origins, no CORS header is ever sent.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=CORS_REQUEST_HEADERS,
+            expose_headers=CORS_RESPONSE_HEADERS,
+            allow_credentials=False,  # keys travel in Authorization, never in cookies
+            max_age=600,
+        )
     app.add_middleware(RequestContextMiddleware)
     return app
 

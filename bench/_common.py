@@ -94,6 +94,10 @@ def close_database(db: BenchDatabase, *, keep: bool) -> None:
     asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+def vacuum_analyze(url: str) -> None:
+    asyncio.run(_admin(url, "VACUUM ANALYZE"))
+
+
 def migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config

@@ -204,6 +204,10 @@ def main() -> None:
             sys.exit(f"the database already holds {existing} offers: pass --reuse, or an empty one")
         if not existing:
             asyncio.run(build(db.url, args))
+            if not db.is_sqlite:
+                # As autovacuum would soon: statistics, and a visibility map for
+                # index-only scans.
+                common.vacuum_analyze(db.url)
             code, words = common.check_invariants(db.url)
             print(f"check-invariants (exit {code}): {words}", flush=True)
         requests, offers = asyncio.run(targets(db.url, max(args.calls, 300)))

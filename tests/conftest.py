@@ -21,6 +21,9 @@ from app.config import Settings
 from app.core.db import Base, Database
 from app.main import create_app
 
+# API2: the log of the whole run must hold no API key (checked at the end of the run).
+pytest_plugins = ("tests.security.log_guard",)
+
 ROOT = Path(__file__).resolve().parents[1]
 OPERATOR_KEY = "test-operator-key-" + uuid.uuid4().hex
 SEEDED_TABLES = ("accelerators", "provider_lists", "subsidy_programs")

@@ -1,8 +1,11 @@
 import json
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from jsonschema import Draft202012Validator
+from openapi_spec_validator import validate
 
 from app.main import create_app
 
@@ -34,3 +37,103 @@ def test_every_route_is_in_the_document(app: FastAPI) -> None:
         if isinstance(route, APIRoute) and route.include_in_schema:
             for method in route.methods:
                 assert (route.path, method) in documented
+
+
+# --------------------------------------------------------------------------- as SDKs meet it
+
+
+def _committed() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(COMMITTED.read_text())
+    return document
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+    ]
+
+
+def test_committed_document_is_valid_openapi_3_1() -> None:
+    document = _committed()
+    assert document["openapi"].startswith("3.1")
+    validate(document)  # openapi-spec-validator: raises on any violation
+
+
+def test_every_operation_has_a_summary_and_a_described_tag() -> None:
+    document = _committed()
+    tags = {t["name"] for t in document["tags"] if t.get("description")}
+    for method, path, op in _operations(document):
+        auto = op["operationId"].replace("_", " ").title()
+        assert op.get("summary"), (method, path)
+        assert op["summary"] != auto, (method, path)
+        assert op.get("description"), (method, path)
+        assert len(op["tags"]) == 1, (method, path)
+        assert op["tags"][0] in tags, (method, path)
+
+
+def test_every_error_is_declared_as_problem_json() -> None:
+    document = _committed()
+    problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for method, path, op in _operations(document):
+        responses = op["responses"]
+        keyed = bool(op.get("security"))
+        if keyed:
+            # A key can be missing or wrong, and a keyed caller can be rate limited.
+            assert {"401", "429"} <= responses.keys(), (method, path)
+            assert "Retry-After" in responses["429"]["headers"]
+        if op.get("parameters") or "requestBody" in op:
+            assert "422" in responses, (method, path)
+        if "requestBody" in op:
+            assert {"400", "413"} <= responses.keys(), (method, path)
+        if any(p["name"] == "If-Match" for p in op.get("parameters", [])):
+            assert "412" in responses, (method, path)
+        if any(p["name"] == "Idempotency-Key" for p in op.get("parameters", [])):
+            assert "409" in responses, (method, path)
+        for status, response in responses.items():
+            if status.startswith("4"):
+                assert response["content"] == problem, (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_money_is_a_decimal_string_and_enums_are_named_schemas() -> None:
+    document = _committed()
+    schemas = document["components"]["schemas"]
+
+    def walk(node: Any, where: str, top: bool) -> None:
+        if isinstance(node, dict):
+            assert "enum" not in node or top, f"inline enum at {where}: make it a StrEnum"
+            if node.get("type") == "number":
+                # Amounts and rates are decimal strings; the only JSON number is a vendor figure.
+                assert where.endswith("bf16_tflops") or "bf16_tflops/" in where, where
+            for key, value in node.items():
+                walk(value, f"{where}/{key}", False)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}", False)
+
+    walk(document["paths"], "paths", False)
+    for name, schema in schemas.items():
+        walk(schema, name, True)
+    for name in ("OfferOut", "MatchOut", "OrderOut", "VoucherUsageItem"):
+        for field, prop in schemas[name]["properties"].items():
+            if field.endswith(("amount", "price_per_card_hour", "reserved", "settled")):
+                branch = prop.get("anyOf", [prop])[0]
+                assert branch["type"] == "string", (name, field)
+                assert "pattern" in branch, (name, field)
+
+
+def test_examples_match_their_schemas() -> None:
+    document = _committed()
+    schemas = document["components"]["schemas"]
+    examples = [(name, ex) for name, s in schemas.items() for ex in s.get("examples", [])]
+    for name in ("ProviderCreate", "OfferSync", "ComputeRequestCreate", "MatchOut", "OrderOut"):
+        assert any(n == name for n, _ in examples), f"{name} has no example"
+    for name, example in examples:
+        validator = Draft202012Validator(
+            {"$ref": f"#/components/schemas/{name}", "components": document["components"]},
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+        errors = [e.message for e in validator.iter_errors(example)]
+        assert not errors, (name, errors)

@@ -37,9 +37,12 @@ async def issue_key(
 async def create_key(
     session: AsyncSession, principal: Principal, payload: ApiKeyCreate
 ) -> tuple[ApiKey, str]:
-    if payload.provider_id and await session.get(Provider, payload.provider_id) is None:
+    if payload.provider_id is not None and await session.get(Provider, payload.provider_id) is None:
         raise Unprocessable.field(["body", "provider_id"], "no such provider")
-    if payload.enterprise_id and await session.get(Enterprise, payload.enterprise_id) is None:
+    if (
+        payload.enterprise_id is not None
+        and await session.get(Enterprise, payload.enterprise_id) is None
+    ):
         raise Unprocessable.field(["body", "enterprise_id"], "no such enterprise")
     key, secret = await issue_key(
         session,

@@ -15,7 +15,10 @@ from app.models import Accelerator
 router = APIRouter(prefix="/v1/accelerators", tags=["accelerators"])
 
 
-async def get_accelerator_or_404(accelerator_id: str, session: SessionDep) -> Accelerator:
+async def get_accelerator_or_404(
+    accelerator_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> Accelerator:
+    # The key is checked first: without one, 401, never a 404 that tells what exists.
     acc = await session.get(Accelerator, accelerator_id)
     if acc is None:
         raise NotFound(f"accelerator {accelerator_id} does not exist")
@@ -76,9 +79,10 @@ async def get_accelerator(
 )
 async def update_accelerator(
     payload: AcceleratorUpdate,
+    # The operator check comes first: other keys get 403 whatever the id (never a 404 probe).
+    principal: OperatorPrincipal,
     acc: AcceleratorDep,
     session: SessionDep,
-    principal: OperatorPrincipal,
     response: Response,
     if_match: IfMatch = None,
 ) -> Accelerator:

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
 SLUG = r"^[a-z0-9][a-z0-9-]{1,63}$"
 
@@ -11,9 +11,9 @@ class AcceleratorCreate(BaseModel):
     id: str = Field(pattern=SLUG, examples=["huawei-ascend-910b"])
     vendor: str = Field(min_length=1, max_length=100)
     model: str = Field(min_length=1, max_length=100)
-    domestic: bool = Field(description="Designed by a Chinese vendor (国产算力)")
-    memory_gb: int = Field(gt=0, le=4096)
-    bf16_tflops: float = Field(gt=0, le=100_000, description="Dense BF16, vendor figure")
+    domestic: StrictBool = Field(description="Designed by a Chinese vendor (国产算力)")
+    memory_gb: StrictInt = Field(gt=0, le=4096)
+    bf16_tflops: StrictFloat = Field(gt=0, le=100_000, description="Dense BF16, vendor figure")
     source: str = Field(min_length=1, max_length=2000)
 
 
@@ -22,9 +22,9 @@ class AcceleratorUpdate(BaseModel):
 
     vendor: str | None = Field(None, min_length=1, max_length=100)
     model: str | None = Field(None, min_length=1, max_length=100)
-    domestic: bool | None = None
-    memory_gb: int | None = Field(None, gt=0, le=4096)
-    bf16_tflops: float | None = Field(None, gt=0, le=100_000)
+    domestic: StrictBool | None = None
+    memory_gb: StrictInt | None = Field(None, gt=0, le=4096)
+    bf16_tflops: StrictFloat | None = Field(None, gt=0, le=100_000)
     source: str | None = Field(None, min_length=1, max_length=2000)
 
 

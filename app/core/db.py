@@ -5,7 +5,7 @@ Money is stored as integer fen and instants as UTC, so that SQL sums and
 comparisons are exact and identical on both.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -120,6 +120,13 @@ class Database:
         self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = is_sqlite(url)
+        self.pool_size = pool_size
+        # Resources others open beside the engine (the rate limiter's connections),
+        # closed with it.
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(close)
 
     async def session(self, *, write: bool) -> AsyncSession:
         session = self.sessionmaker()
@@ -128,6 +135,8 @@ class Database:
         return session
 
     async def dispose(self) -> None:
+        for close in self._closers:
+            await close()
         await self.engine.dispose()
 
 

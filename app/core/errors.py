@@ -33,8 +33,16 @@ class Problem(BaseModel):
     status: int = Field(examples=[404])
     detail: str | None = Field(None, examples=["offer off_123 does not exist"])
     instance: str | None = None
-    errors: list[FieldError] | None = None
-    request_id: str | None = None
+    errors: list[FieldError] | None = Field(
+        None, description="For a validation error (422): each field at fault and why"
+    )
+    request_id: str | None = Field(None, description="Quote it when asking the operator")
+    reason: str | None = Field(
+        None,
+        description="For some conflicts (409), which rule failed: `capacity`, `subsidy`, "
+        "`quote_used`, `quote_expired`, `request_closed`, `offer_unavailable`",
+        examples=["capacity"],
+    )
 
 
 class AppError(Exception):
@@ -176,10 +184,16 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}
+        titles = {
+            400: "Bad request",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Request body too large",
+        }
+        types = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}
         return problem_response(
             exc.status_code,
-            {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error"),
+            types.get(exc.status_code, "http-error"),
             titles.get(exc.status_code, "HTTP error"),
             str(exc.detail) if exc.detail else None,
             request=request,
@@ -200,9 +214,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries declaring the problem+json errors a route can return."""
+    """`responses=` entries declaring the problem+json errors a route can return.
+
+    A route that takes a key (it declares 401) may also be rate limited: 429 comes with it.
+    """
+    if 401 in statuses and 429 not in statuses:
+        statuses = (*statuses, 429)
     descriptions = {
-        400: "Bad request",
+        400: "Bad request: the body is not UTF-8 JSON",
         401: "Missing or unknown API key",
         403: "The key may not take this action",
         404: "Not found, or not visible to this key",
@@ -212,7 +231,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         422: "Validation error",
         429: "Rate limited",
     }
-    return {
+    responses: dict[int | str, dict[str, Any]] = {
         status: {
             "model": Problem,
             "description": descriptions.get(status, "Error"),
@@ -220,3 +239,11 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+    if 429 in responses:
+        responses[429]["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again",
+                "schema": {"type": "integer"},
+            }
+        }
+    return responses

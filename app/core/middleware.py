@@ -25,14 +25,21 @@ from app.core.errors import PROBLEM_JSON, TYPE_BASE
 from app.models import IdempotencyRecord
 
 access_log = logging.getLogger("computematch.access")
+error_log = logging.getLogger("computematch.errors")
 
+# OWASP's REST security headers, on every response (the docs pages skip the last two:
+# the browser may cache them, and Swagger UI runs inline script).
 SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
-    (b"cache-control", b"no-store"),
     (b"cross-origin-resource-policy", b"same-origin"),
+    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
+    (b"cache-control", b"no-store"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 ]
+NOT_FOR_DOCS = frozenset({b"cache-control", b"content-security-policy"})
+DOCS_PATHS = ("/docs", "/redoc", "/static-docs")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -50,9 +57,16 @@ async def send_problem(
     title: str,
     detail: str,
     extra_headers: list[Any] = (),  # type: ignore[assignment]
+    fields: dict[str, Any] | None = None,
 ) -> None:
     body = json.dumps(
-        {"type": TYPE_BASE + type_, "title": title, "status": status, "detail": detail}
+        {
+            "type": TYPE_BASE + type_,
+            "title": title,
+            "status": status,
+            "detail": detail,
+            **(fields or {}),
+        }
     ).encode()
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
@@ -79,16 +93,17 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         token = set_request_id(request_id)
         started = time.perf_counter()
-        status_holder = {"status": 500}
-        is_docs = scope["path"].startswith(("/docs", "/static-docs"))
+        status_holder = {"status": 500, "started": False}
+        is_docs = scope["path"].startswith(DOCS_PATHS)
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                status_holder["started"] = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 for name, value in SECURITY_HEADERS:
-                    if is_docs and name == b"cache-control":
+                    if is_docs and message["status"] < 400 and name in NOT_FOR_DOCS:
                         continue
                     headers.append((name, value))
                 message["headers"] = headers
@@ -96,6 +111,21 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if status_holder["started"]:
+                raise
+            # No handler answered. Starlette's last resort would answer outside this
+            # middleware (no security headers, no request id): answer here, say nothing
+            # internal, and log the whole error with the request's id.
+            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            await send_problem(
+                send_wrapper,
+                500,
+                "internal-error",
+                "Internal server error",
+                "An unexpected error occurred; it has been logged.",
+                fields={"instance": scope["path"], "request_id": request_id},
+            )
         finally:
             principal = _principal_fields(scope)
             # The route's template (/v1/offers/{offer_id}), never the ids in the URL.

@@ -5,6 +5,8 @@ Amounts are CNY with two places (fen). They travel in JSON as strings
 way it goes and why.
 """
 
+import re
+from collections.abc import Callable
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from typing import Annotated, Any
 
@@ -16,9 +18,10 @@ ZERO = Decimal("0.00")
 # and storage (BIGINT fen) safe from absurd numbers.
 MAX_AMOUNT = Decimal("9999999999999.99")
 
-MONEY_PATTERN = r"^\d{1,13}(\.\d{1,2})?$"
-SIGNED_MONEY_PATTERN = r"^-?\d{1,13}\.\d{2}$"
-RATE_PATTERN = r"^(0(\.\d{1,4})?|1(\.0{1,4})?)$"
+# ASCII digits only: Python's \d would also take other scripts' digits, JSON Schema's not.
+MONEY_PATTERN = r"^[0-9]{1,13}(\.[0-9]{1,2})?$"
+SIGNED_MONEY_PATTERN = r"^-?[0-9]{1,13}\.[0-9]{2}$"
+RATE_PATTERN = r"^(0(\.[0-9]{1,4})?|1(\.0{1,4})?)$"
 
 
 def round_down(value: Decimal) -> Decimal:
@@ -52,21 +55,32 @@ def format_rate(value: Decimal) -> str:
     return f"{whole}.{frac.ljust(2, '0')}"
 
 
-def _no_float(value: Any) -> Any:
-    # A JSON float cannot carry an exact amount; insist on strings (or integers).
-    if isinstance(value, bool) or isinstance(value, float):
-        raise ValueError('must be a decimal string such as "1234.50", not a JSON number')
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            raise ValueError('must be a decimal string such as "1234.50"')
-    return value
+def _decimal_text(pattern: str, example: str) -> Callable[[Any], Any]:
+    """Amounts and rates arrive as strings of the documented pattern (or as Decimals, from
+    code). A JSON number cannot carry an exact amount, and forms such as "1e3" or "5." are
+    refused rather than read one way or another."""
+    form = re.compile(pattern)
+
+    def check(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            return value
+        if not isinstance(value, str):
+            raise ValueError(f'must be a decimal string such as "{example}", not a JSON number')
+        if not form.fullmatch(value):
+            raise ValueError(f'must be a decimal string such as "{example}"')
+        return value
+
+    return check
+
+
+_money_text = _decimal_text(MONEY_PATTERN, "1234.50")
+_rate_text = _decimal_text(RATE_PATTERN, "0.30")
 
 
 # Input amounts: non-negative, at most two decimals, bounded.
 MoneyIn = Annotated[
     Decimal,
-    BeforeValidator(_no_float),
+    BeforeValidator(_money_text),
     Field(ge=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False),
     PlainSerializer(format_money, return_type=str),
     WithJsonSchema(
@@ -82,7 +96,7 @@ MoneyIn = Annotated[
 # Input prices must be positive.
 PriceIn = Annotated[
     Decimal,
-    BeforeValidator(_no_float),
+    BeforeValidator(_money_text),
     Field(gt=0, le=MAX_AMOUNT, decimal_places=2, allow_inf_nan=False),
     PlainSerializer(format_money, return_type=str),
     WithJsonSchema(
@@ -111,7 +125,7 @@ Money = Annotated[
 
 RateIn = Annotated[
     Decimal,
-    BeforeValidator(_no_float),
+    BeforeValidator(_rate_text),
     Field(ge=0, le=1, decimal_places=4, allow_inf_nan=False),
     PlainSerializer(format_rate, return_type=str),
     WithJsonSchema(
@@ -130,7 +144,7 @@ Rate = Annotated[
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\d+\.\d{2,4}$",
+            "pattern": r"^[0-9]+\.[0-9]{2,4}$",
             "examples": ["0.30"],
             "description": "rate between 0 and 1 as a decimal string",
         }

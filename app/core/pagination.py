@@ -41,9 +41,12 @@ class PageParams:
             text = raw.decode()
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise Unprocessable.field(["query", "cursor"], "cursor is not valid") from None
-        if not text.startswith("k:"):
+        key = text[2:]
+        # Ids are printable ASCII; anything else was never a cursor of ours (a NUL would
+        # even reach PostgreSQL, which cannot compare with it).
+        if not text.startswith("k:") or not (key.isascii() and key.isprintable()):
             raise Unprocessable.field(["query", "cursor"], "cursor is not valid")
-        return text[2:]
+        return key
 
 
 def encode_cursor(last_id: str) -> str:

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -99,6 +99,9 @@ async def require_operator(principal: Annotated[Principal, Depends(get_principal
         raise Forbidden("only the marketplace operator may do this")
     return principal
 
+
+# `openapi_extra=` of a route taking OptionalPrincipal: the bearer key may be left out.
+KEY_OPTIONAL: dict[str, Any] = {"security": [{}]}
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 OptionalPrincipal = Annotated[Principal | None, Depends(get_optional_principal)]

@@ -1,6 +1,6 @@
 """Validated scalar types shared by the domains' schemas."""
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
@@ -23,6 +23,13 @@ def _credit_code(value: str) -> str:
 def _region_code(value: str) -> str:
     if not is_valid_region_code(value):
         raise ValueError("region_code must be a six-digit GB/T 2260 code such as 330108")
+    return value
+
+
+def _not_a_number(value: Any) -> Any:
+    # JSON has no date type; a number would be read as a Unix timestamp, which no one means.
+    if isinstance(value, bool | int | float):
+        raise ValueError("must be an ISO 8601 string, e.g. 2026-03-01T00:00:00+08:00")
     return value
 
 
@@ -65,5 +72,7 @@ RegionCode = Annotated[
     ),
 ]
 RegionPrefix = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$", examples=["3301"])]
-AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware)]
+# A calendar date, YYYY-MM-DD.
+Day = Annotated[date, BeforeValidator(_not_a_number)]
 Name = Annotated[str, BeforeValidator(_strip_str), Field(min_length=1, max_length=200)]

@@ -8,7 +8,12 @@ from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
 from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
 from app.core.pagination import Page, PageParams, paginate
-from app.core.security import CurrentPrincipal, OperatorPrincipal, OptionalPrincipal
+from app.core.security import (
+    KEY_OPTIONAL,
+    CurrentPrincipal,
+    OperatorPrincipal,
+    OptionalPrincipal,
+)
 from app.enterprises import service
 from app.enterprises.schemas import (
     CapRelaxationIn,
@@ -88,6 +93,7 @@ async def list_enterprises(
     response_model=EnterpriseCreated,
     status_code=status.HTTP_201_CREATED,
     responses=problems(401, 403, 409, 422),
+    openapi_extra=KEY_OPTIONAL,
 )
 async def create_enterprise(
     payload: EnterpriseCreate,

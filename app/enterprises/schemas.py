@@ -68,7 +68,25 @@ def _unique_filings(value: list[FiledModel] | None) -> list[FiledModel] | None:
 class EnterpriseCreate(BaseModel):
     """An enterprise; `is_foundation_model_enterprise` only when the operator creates it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "杭州模型工场科技有限公司",
+                    "unified_social_credit_code": "91330108MA2H2XWL36",
+                    "region_code": "330108",
+                    "filed_models": [
+                        {
+                            "filing_number": "Zhejiang-HangzhouModel-202405010001",
+                            "name": "西湖大模型",
+                            "filed_on": "2024-05-01",
+                        }
+                    ],
+                }
+            ]
+        },
+    )
 
     name: Name
     unified_social_credit_code: CreditCode
@@ -121,6 +139,25 @@ class EnterpriseOut(BaseModel):
 
 
 class EnterpriseCreated(EnterpriseOut):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "ent_01a2014889e26d55515199314b89",
+                    "name": "杭州模型工场科技有限公司",
+                    "unified_social_credit_code": "91330108MA2H2XWL36",
+                    "region_code": "330108",
+                    "is_foundation_model_enterprise": False,
+                    "filed_models": [],
+                    "relaxed_caps": {},
+                    "created_at": "2026-11-22T03:24:20.836919Z",
+                    "updated_at": "2026-11-22T03:24:20.836926Z",
+                    "api_key": "cm_jeFqjt41YhHlj_ddxkTLoIiGZmlqmZRAKFzj5Ju0Cec",
+                }
+            ]
+        }
+    )
+
     api_key: str | None = Field(
         None, description="For a self-registration: the enterprise's API key, shown this once"
     )

@@ -1,4 +1,4 @@
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.money import Money
 
@@ -12,6 +12,33 @@ class VoucherUsageItem(BaseModel):
 
 
 class VoucherUsage(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "enterprise_id": "ent_01a2014889e26d55515199314b89",
+                    "year": 2026,
+                    "items": [
+                        {
+                            "program_id": "binjiang-compute-2025",
+                            "cap": "20000000.00",
+                            "reserved": "0.00",
+                            "settled": "300000.00",
+                            "remaining": "19700000.00",
+                        },
+                        {
+                            "program_id": "hz-city-compute-2024",
+                            "cap": "8000000.00",
+                            "reserved": "0.00",
+                            "settled": "0.00",
+                            "remaining": "8000000.00",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
+
     enterprise_id: str
     year: int
     items: list[VoucherUsageItem]

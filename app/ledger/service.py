@@ -10,8 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.ids import new_id
@@ -66,6 +67,42 @@ async def program_balances(
     return _fold((p, k, a) for p, k, a in await session.execute(stmt))
 
 
+def _sums(whose: str) -> Select[str, str, str, Decimal]:
+    return select(
+        literal(whose).label("whose"),
+        LedgerEntry.program_id,
+        LedgerEntry.kind,
+        func.sum(LedgerEntry.amount),
+    ).group_by(LedgerEntry.program_id, LedgerEntry.kind)
+
+
+_MINE = _sums("enterprise").where(
+    LedgerEntry.enterprise_id == bindparam("enterprise_id"), LedgerEntry.year == bindparam("year")
+)
+_MINE_AND_BUDGETS = union_all(
+    _MINE,
+    _sums("program").where(
+        LedgerEntry.year == bindparam("year"),
+        LedgerEntry.program_id.in_(bindparam("program_ids", expanding=True)),
+    ),
+)
+
+
+async def order_balances(
+    session: AsyncSession, enterprise_id: str, year: int, program_ids: Sequence[str]
+) -> tuple[dict[str, Balance], dict[str, Balance]]:
+    """The enterprise's balances and the budgets of `program_ids` in `year`, in one read
+    (what placing an order checks its caps and budgets against, under their locks)."""
+    params: dict[str, Any] = {"enterprise_id": enterprise_id, "year": year}
+    if program_ids:
+        params["program_ids"] = list(program_ids)
+    rows = (await session.execute(_MINE_AND_BUDGETS if program_ids else _MINE, params)).all()
+    return (
+        _fold((p, k, a) for whose, p, k, a in rows if whose == "enterprise"),
+        _fold((p, k, a) for whose, p, k, a in rows if whose == "program"),
+    )
+
+
 def used(balances: dict[str, Balance]) -> dict[str, Decimal]:
     return {program_id: b.used for program_id, b in balances.items()}
 
@@ -96,14 +133,17 @@ def entry(
     )
 
 
+_LOCK_PROGRAMS = (
+    select(SubsidyProgram.id)
+    .where(SubsidyProgram.id.in_(bindparam("program_ids", expanding=True)))
+    .order_by(SubsidyProgram.id)
+    .with_for_update()
+)
+
+
 async def lock_programs(session: AsyncSession, program_ids: Sequence[str]) -> None:
     """Queue behind other writers of these programs' budgets (fixed order: by id)."""
-    await session.execute(
-        select(SubsidyProgram.id)
-        .where(SubsidyProgram.id.in_(sorted(program_ids)))
-        .order_by(SubsidyProgram.id)
-        .with_for_update()
-    )
+    await session.execute(_LOCK_PROGRAMS, {"program_ids": sorted(program_ids)})
 
 
 async def lock_enterprise(session: AsyncSession, enterprise_id: str) -> None:

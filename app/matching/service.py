@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, literal, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -59,6 +59,27 @@ MAX_SPLIT_CANDIDATES = 2000
 RATE_PLACES = Decimal("0.0001")
 
 
+# The statements run on every match, built once: building one costs more than
+# running it (SQLAlchemy's expression construction), and a built one keeps its cache key.
+_ENTERPRISE = (
+    select(Enterprise)
+    .where(Enterprise.id == bindparam("enterprise_id"))
+    .options(joinedload(Enterprise.cap_relaxations))
+)
+_HOLDS = select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
+    OrderPart.offer_id.in_(bindparam("offer_ids", expanding=True)),
+    OrderPart.holding.is_(True),
+    OrderPart.end > bindparam("start"),
+    OrderPart.start < bindparam("end"),
+)
+_LISTINGS = select(Listing.provider_id, Listing.list_id).where(
+    Listing.provider_id.in_(bindparam("provider_ids", expanding=True)),
+    Listing.ended_at.is_(None),
+    Listing.since <= bindparam("day"),
+    or_(Listing.until.is_(None), Listing.until >= bindparam("day")),
+)
+
+
 @dataclass
 class MatchContext:
     """Everything pricing needs, loaded once per request."""
@@ -76,7 +97,9 @@ class MatchContext:
     # rates bound a candidate's subsidy.
     open_programs: list[Program] = field(default_factory=list)
     provider_lists: dict[str, frozenset[str]] = field(default_factory=dict)
-    _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(default_factory=dict)
+    _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def window_start(self) -> datetime:
@@ -176,18 +199,22 @@ class MatchContext:
 
 
 async def build_context(
-    session: AsyncSession, request: ComputeRequest, *, exact_budgets: bool = False
+    session: AsyncSession,
+    request: ComputeRequest,
+    *,
+    exact_budgets: bool = False,
+    enterprise: Enterprise | None = None,
+    contract_date: date | None = None,
 ) -> MatchContext:
     """What pricing needs. `exact_budgets`: sum the programs' budgets over the ledger
-    (an order, under the program locks) instead of reading `app.ledger.budgets`."""
-    enterprise = await session.scalar(
-        select(Enterprise)
-        .where(Enterprise.id == request.enterprise_id)
-        .options(joinedload(Enterprise.cap_relaxations))
-    )
+    (an order, under the program locks) instead of reading `app.ledger.budgets`.
+    `enterprise`: the request's, already read with its cap relaxations (and locked).
+    `contract_date`: the Asia/Shanghai day the contract is made (default: today)."""
+    if enterprise is None:
+        enterprise = await session.scalar(_ENTERPRISE, {"enterprise_id": request.enterprise_id})
     if enterprise is None:  # the foreign key makes this a broken invariant
         raise NotFound(f"enterprise {request.enterprise_id} does not exist")
-    contract_date = today_shanghai()
+    contract_date = contract_date or today_shanghai()
     rows = await subsidy_service.load_programs(session)
     programs = [program for _, program in rows]
     facts = EnterpriseFacts(
@@ -212,8 +239,12 @@ async def build_context(
     # sums (the ledger's largest read) are not needed.
     budgeted = [p.id for p in open_programs if p.annual_budget is not None]
     if exact_budgets:
-        budget_used = ledger.used(await ledger.program_balances(session, year, budgeted))
+        mine, spent = await ledger.order_balances(session, enterprise.id, year, budgeted)
+        enterprise_used, budget_used = ledger.used(mine), ledger.used(spent)
     else:
+        enterprise_used = ledger.used(
+            await ledger.enterprise_balances(session, enterprise.id, year)
+        )
         budget_used = await budgets.programs_used(session, year, budgeted)
     return MatchContext(
         request=request,
@@ -221,7 +252,7 @@ async def build_context(
         programs=programs,
         program_versions={row.id: row.version for row, _ in rows},
         contract_date=contract_date,
-        enterprise_used=ledger.used(await ledger.enterprise_balances(session, enterprise.id, year)),
+        enterprise_used=enterprise_used,
         budget_used=budget_used,
         max_rate=max(open_rates, default=Decimal(0)),
         open_programs=open_programs,
@@ -306,12 +337,7 @@ async def _candidates(
     offer_ids = [r.id for r in rows]
     holds: dict[str, list[engine.Hold]] = defaultdict(list)
     result = await session.execute(
-        select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
-            OrderPart.offer_id.in_(offer_ids),
-            OrderPart.holding.is_(True),
-            OrderPart.end > ctx.window_start,
-            OrderPart.start < ctx.window_end,
-        )
+        _HOLDS, {"offer_ids": offer_ids, "start": ctx.window_start, "end": ctx.window_end}
     )
     for offer_id, start, end, cards in result:
         holds[offer_id].append(engine.Hold(start=start, end=end, cards=cards))
@@ -341,12 +367,7 @@ async def load_provider_lists(
         return
     lists: dict[str, set[str]] = {pid: set() for pid in missing}
     result = await session.execute(
-        select(Listing.provider_id, Listing.list_id).where(
-            Listing.provider_id.in_(missing),
-            Listing.ended_at.is_(None),
-            Listing.since <= ctx.contract_date,
-            or_(Listing.until.is_(None), Listing.until >= ctx.contract_date),
-        )
+        _LISTINGS, {"provider_ids": sorted(missing), "day": ctx.contract_date}
     )
     for provider_id, list_id in result:
         lists[provider_id].add(list_id)

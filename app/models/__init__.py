@@ -10,6 +10,7 @@ from app.models.ledger import LedgerEntry
 from app.models.offer import Offer
 from app.models.order import Order, OrderPart, Quote
 from app.models.provider import Listing, Provider, ProviderList
+from app.models.rate_limit import RateLimitCounter
 from app.models.subsidy import SubsidyProgram
 
 __all__ = [
@@ -28,5 +29,6 @@ __all__ = [
     "Provider",
     "ProviderList",
     "Quote",
+    "RateLimitCounter",
     "SubsidyProgram",
 ]

@@ -1,4 +1,3 @@
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
@@ -6,6 +5,7 @@ from fastapi import APIRouter, Depends, Query, Response, status
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, NotFound, problems
 from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
+from app.core.money import PriceIn
 from app.core.pagination import Page, PageParams, paginate
 from app.core.security import CurrentPrincipal
 from app.models import Offer
@@ -43,9 +43,7 @@ async def list_offers(
     accelerator_id: Annotated[str | None, Query(max_length=64)] = None,
     domestic: Annotated[bool | None, Query()] = None,
     min_cards: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
-    max_price_per_card_hour: Annotated[
-        Decimal | None, Query(gt=0, max_digits=15, decimal_places=2)
-    ] = None,
+    max_price_per_card_hour: Annotated[PriceIn | None, Query()] = None,
     region_prefix: Annotated[str | None, Query(pattern=r"^[0-9]{2,6}$")] = None,
     provider_id: Annotated[str | None, Query(max_length=40)] = None,
     status_: Annotated[OfferStatus | None, Query(alias="status")] = None,

@@ -396,10 +396,26 @@ async def import_listings(
 # --------------------------------------------------------------------------- offers
 
 
+# The API takes JSON integers and booleans only (strict); a CSV cell is text, read here.
+_INT_COLUMNS = frozenset({"cards_total", "min_hours", "free_trial_hours"})
+_BOOL_CELLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
+
+
+def _cell_int(value: str) -> int | str:
+    text = value.strip()
+    digits = text.removeprefix("-").removeprefix("+")
+    return int(text) if digits.isascii() and digits.isdigit() else value
+
+
 def _offer_fields(data: dict[str, Any]) -> dict[str, Any]:
     fields = {k: v for k, v in data.items() if k not in PROVIDER_REFERENCE}
     if "workloads" in fields:
         fields["workloads"] = [w.strip() for w in fields["workloads"].split(";") if w.strip()]
+    for name in _INT_COLUMNS & fields.keys():
+        fields[name] = _cell_int(fields[name])
+    for name in ("domestic", "free_migration_support"):
+        if name in fields:
+            fields[name] = _BOOL_CELLS.get(fields[name].strip().lower(), fields[name])
     return fields
 
 

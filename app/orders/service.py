@@ -13,9 +13,10 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.core import audit
@@ -23,17 +24,66 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.money import ZERO, round_down, round_half_up
 from app.core.security import Principal
-from app.core.timeutil import utcnow
+from app.core.timeutil import today_shanghai, utcnow
 from app.ledger import service as ledger
 from app.matching import engine
 from app.matching import service as matching
 from app.matching.schemas import MatchOut
-from app.models import Offer, Order, OrderPart, Provider, Quote
+from app.models import (
+    ComputeRequest,
+    Enterprise,
+    Listing,
+    Offer,
+    Order,
+    OrderPart,
+    Provider,
+    Quote,
+)
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
 from app.subsidies.rules import Contract, ProviderFacts, Usage, evaluate, settled_subsidy
 
 log = logging.getLogger("computematch.orders")
+
+
+# The statements of placing an order, built once (building one costs more than running
+# it, and a built one keeps its cache key).
+_QUOTE_AND_REQUEST = (
+    select(Quote, ComputeRequest)
+    .join(ComputeRequest, ComputeRequest.id == Quote.request_id)
+    .where(Quote.id == bindparam("quote_id"))
+)
+# The offers locked, with their provider's status and its lists on the contract day
+# (one row per list; the listings are read, not locked).
+_LOCK_OFFERS = (
+    select(Offer, Provider.status, Listing.list_id)
+    .join(Provider, Provider.id == Offer.provider_id)
+    .outerjoin(
+        Listing,
+        and_(
+            Listing.provider_id == Offer.provider_id,
+            Listing.ended_at.is_(None),
+            Listing.since <= bindparam("day"),
+            or_(Listing.until.is_(None), Listing.until >= bindparam("day")),
+        ),
+    )
+    .where(Offer.id.in_(bindparam("offer_ids", expanding=True)))
+    .order_by(Offer.id)
+    .with_for_update(of=Offer)
+)
+_ORDER_OF_QUOTE = select(Order.id).where(Order.quote_id == bindparam("quote_id"))
+_HOLDS = select(OrderPart.start, OrderPart.end, OrderPart.cards).where(
+    OrderPart.offer_id == bindparam("offer_id"),
+    OrderPart.holding.is_(True),
+    OrderPart.end > bindparam("start"),
+    OrderPart.start < bindparam("end"),
+)
+_ENTERPRISE = (
+    select(Enterprise)
+    .where(Enterprise.id == bindparam("enterprise_id"))
+    .options(joinedload(Enterprise.cap_relaxations))
+)
+_LOCK_ENTERPRISE = _ENTERPRISE.with_for_update(of=Enterprise)
 
 
 class OrderConflict(Conflict):
@@ -50,6 +100,12 @@ async def create_quote(
     if principal.role == "provider":
         raise Forbidden("quotes are taken by enterprises")
     request = await request_service.get_request_for(session, principal, payload.request_id)
+    # One enterprise's quotes are counted one at a time, so concurrent posts cannot all
+    # pass the cap (a row lock on PostgreSQL; SQLite writers take turns anyway). Only
+    # this lock is held while matching, so no lock order with order placement can cycle.
+    await session.execute(
+        select(Enterprise.id).where(Enterprise.id == request.enterprise_id).with_for_update()
+    )
     now = utcnow()
     open_quotes = await session.scalar(
         select(func.count())
@@ -147,14 +203,21 @@ async def _after_capacity_hold() -> None:
 async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
     if principal.role == "provider":
         raise Forbidden("orders are placed by enterprises")
-    quote = await get_quote_for(session, principal, quote_id)
+    # The quote and its request in one read; each answers 404 to whom may not see it.
+    found = (await session.execute(_QUOTE_AND_REQUEST, {"quote_id": quote_id})).first()
+    if found is None or not (
+        principal.is_operator or principal.enterprise_id == found[0].enterprise_id
+    ):
+        raise NotFound(f"quote {quote_id} does not exist")
+    quote, request = found
     now = utcnow()
     if quote.expires_at <= now:
         raise OrderConflict(
             f"quote {quote.id} expired at {quote.expires_at.isoformat()}; take a new quote",
             reason="quote_expired",
         )
-    request = await request_service.get_request_for(session, principal, quote.request_id)
+    if not request_service.can_see(principal, request):
+        raise NotFound(f"compute request {request.id} does not exist")
     if request.status != "open":
         raise OrderConflict(
             f"compute request {request.id} is {request.status}", reason="request_closed"
@@ -164,29 +227,27 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
 
     # 1. Capacity: lock the offers (fixed order), then read their holds as they are now.
     offer_ids = sorted({p["offer_id"] for p in parts})
-    offers = {
-        o.id: o
-        for o in await session.scalars(
-            select(Offer).where(Offer.id.in_(offer_ids)).order_by(Offer.id).with_for_update()
-        )
-    }
+    contract_date = today_shanghai()
+    offers: dict[str, tuple[Offer, str]] = {}
+    provider_lists: dict[str, set[str]] = {}
+    for offer, provider_status, list_id in await session.execute(
+        _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}
+    ):
+        offers[offer.id] = (offer, provider_status)
+        lists = provider_lists.setdefault(offer.provider_id, set())
+        if list_id is not None:
+            lists.add(list_id)
     # Checked under the locks, so two orders racing on one quote cannot both pass.
-    taken = await session.scalar(select(Order.id).where(Order.quote_id == quote.id))
+    taken = await session.scalar(_ORDER_OF_QUOTE, {"quote_id": quote.id})
     if taken is not None:
         raise OrderConflict(f"quote {quote.id} was already ordered ({taken})", reason="quote_used")
-    listed = set(
-        await session.scalars(
-            select(Provider.id).where(
-                Provider.id.in_({p["provider_id"] for p in parts}), Provider.status == "listed"
-            )
-        )
-    )
     for part in parts:
-        offer = offers.get(part["offer_id"])
-        if offer is None or offer.status != "active" or offer.provider_id not in listed:
+        locked = offers.get(part["offer_id"])
+        if locked is None or locked[0].status != "active" or locked[1] != "listed":
             raise OrderConflict(
                 f"offer {part['offer_id']} is no longer on sale", reason="offer_unavailable"
             )
+        offer = locked[0]
         holds = await _holds(session, offer.id, match)
         peak = engine.peak_usage(holds, match.start, match.end)
         if peak + part["cards"] > offer.cards_total:
@@ -199,11 +260,22 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
 
     # 2. Subsidy: lock the programs and the enterprise, then re-derive it from the ledger.
     program_ids = sorted({p["subsidy"].program_id for p in parts if p["subsidy"].program_id})
+    enterprise_stmt = _ENTERPRISE
     if program_ids:
         await ledger.lock_programs(session, program_ids)
-        await ledger.lock_enterprise(session, request.enterprise_id)
+        # The enterprise is locked as it is read (its caps are what the lock guards).
+        enterprise_stmt = _LOCK_ENTERPRISE
+    enterprise = (
+        (await session.execute(enterprise_stmt, {"enterprise_id": request.enterprise_id}))
+        .unique()
+        .scalar_one()
+    )
     # Balances read after the locks, the budgets summed over the ledger.
-    ctx = await matching.build_context(session, request, exact_budgets=True)
+    ctx = await matching.build_context(
+        session, request, exact_budgets=True, enterprise=enterprise, contract_date=contract_date
+    )
+    # The lists came with the offers; a provider of a part is always one of theirs.
+    ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
     await matching.load_provider_lists(session, ctx, {p["provider_id"] for p in parts})
     enterprise_used = dict(ctx.enterprise_used)
     budget_used = dict(ctx.budget_used)
@@ -256,6 +328,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         gross_amount=match.gross_amount,
         subsidy_amount=match.subsidy.amount,
         net_amount=match.net_amount,
+        executed_amount=None,
+        completed_at=None,
+        cancelled_at=None,
         version=1,
     )
     session.add(order)
@@ -278,6 +353,8 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             capped_by=result.capped_by,
             subsidy_amount=result.amount,
             net_amount=part["gross_amount"] - result.amount,
+            executed_amount=None,
+            settled_subsidy=None,
             considered=[
                 {"program_id": c.program_id, "eligible": c.eligible, "reason": c.reason}
                 for c in result.considered
@@ -334,17 +411,14 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             "program_ids": program_ids,
         },
     )
-    return await load_order(session, order.id)
+    # Everything the answer shows is in hand: no need to read the order back.
+    set_committed_value(order, "parts", sorted(rows, key=lambda row: row.id))
+    return order
 
 
 async def _holds(session: AsyncSession, offer_id: str, match: MatchOut) -> list[engine.Hold]:
     rows = await session.execute(
-        select(OrderPart.start, OrderPart.end, OrderPart.cards).where(
-            OrderPart.offer_id == offer_id,
-            OrderPart.holding.is_(True),
-            OrderPart.end > match.start,
-            OrderPart.start < match.end,
-        )
+        _HOLDS, {"offer_id": offer_id, "start": match.start, "end": match.end}
     )
     return [engine.Hold(start=s, end=e, cards=c) for s, e, c in rows]
 

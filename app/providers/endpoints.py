@@ -8,7 +8,12 @@ from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
 from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
 from app.core.pagination import Page, PageParams, paginate
-from app.core.security import CurrentPrincipal, OperatorPrincipal, OptionalPrincipal
+from app.core.security import (
+    KEY_OPTIONAL,
+    CurrentPrincipal,
+    OperatorPrincipal,
+    OptionalPrincipal,
+)
 from app.core.timeutil import today_shanghai
 from app.models import Listing, Provider
 from app.providers import service
@@ -104,6 +109,7 @@ async def list_providers(
     response_model=ProviderCreated,
     status_code=status.HTTP_201_CREATED,
     responses=problems(401, 403, 409, 422),
+    openapi_extra=KEY_OPTIONAL,
 )
 async def create_provider(
     payload: ProviderCreate,
@@ -149,9 +155,10 @@ async def update_provider(
 )
 async def change_provider_status(
     payload: StatusChange,
+    # The operator check comes first: other keys get 403 whatever the id (never a 404 probe).
+    principal: OperatorPrincipal,
     provider: ProviderDep,
     session: SessionDep,
-    principal: OperatorPrincipal,
     response: Response,
 ) -> ProviderOut:
     """Move a provider through its status machine (illegal transitions: 409)."""
@@ -182,9 +189,10 @@ async def list_listings(
 )
 async def grant_listing(
     payload: ListingCreate,
+    # The operator check comes first: other keys get 403 whatever the id (never a 404 probe).
+    principal: OperatorPrincipal,
     provider: ProviderDep,
     session: SessionDep,
-    principal: OperatorPrincipal,
     idempotency_key: IdempotencyKey = None,
 ) -> ListingOut:
     """Put a provider on an official list (operator only)."""
@@ -197,7 +205,11 @@ async def grant_listing(
     responses=problems(401, 403, 404),
 )
 async def end_listing(
-    list_id: str, provider: ProviderDep, session: SessionDep, principal: OperatorPrincipal
+    list_id: str,
+    # The operator check comes first: other keys get 403 whatever the id (never a 404 probe).
+    principal: OperatorPrincipal,
+    provider: ProviderDep,
+    session: SessionDep,
 ) -> ListingOut:
     """End a provider's current listing on a list, as of today (operator only)."""
     return listing_out(await service.end_listing(session, principal, provider, list_id))

@@ -3,7 +3,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.types import CreditCode, Name, RegionCode
+from app.core.types import CreditCode, Day, Name, RegionCode
 
 
 class ProviderKind(StrEnum):
@@ -22,7 +22,20 @@ class ProviderStatus(StrEnum):
 class ProviderCreate(BaseModel):
     """A provider; `status` only when the operator creates it (`pending` or `listed`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "滨江智算中心",
+                    "kind": "intelligent_computing_center",
+                    "unified_social_credit_code": "91330108MA2H2XWL36",
+                    "region_code": "330108",
+                    "status": "listed",
+                }
+            ]
+        },
+    )
 
     name: Name
     kind: ProviderKind
@@ -44,18 +57,34 @@ class ProviderUpdate(BaseModel):
 
 
 class StatusChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"status": "listed", "reason": "documents checked"}]},
+    )
 
     status: ProviderStatus
     reason: str | None = Field(None, max_length=500)
 
 
 class ListingCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "list": "binjiang-compute-partner",
+                    "since": "2025-07-01",
+                    "until": None,
+                    "reference": "杭高新〔2025〕9号",
+                }
+            ]
+        },
+    )
 
     list: str = Field(min_length=1, max_length=64, examples=["binjiang-compute-partner"])
-    since: date
-    until: date | None = None
+    since: Day
+    until: Day | None = None
     reference: str | None = Field(None, max_length=500, examples=["杭高新〔2025〕9号"])
 
     @model_validator(mode="after")
@@ -79,7 +108,35 @@ class ListingOut(BaseModel):
 
 
 class ProviderOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "prv_01a201488973d54e4c06176fd239",
+                    "name": "滨江智算中心",
+                    "kind": "intelligent_computing_center",
+                    "unified_social_credit_code": "91330108MA2H2XWL36",
+                    "region_code": "330108",
+                    "status": "listed",
+                    "listings": [
+                        {
+                            "id": "lst_01a20148899fc01072d0d01219d7",
+                            "list": "binjiang-compute-partner",
+                            "since": "2025-07-01",
+                            "until": None,
+                            "reference": "杭高新〔2025〕9号",
+                            "created_at": "2026-11-22T03:24:20.770230Z",
+                            "ended_at": None,
+                            "active": True,
+                        }
+                    ],
+                    "created_at": "2026-11-22T03:24:20.726357Z",
+                    "updated_at": "2026-11-22T03:24:20.770230Z",
+                }
+            ]
+        },
+    )
 
     id: str
     name: str

@@ -7,6 +7,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     computed_field,
@@ -48,7 +49,24 @@ FilingNumber = Annotated[
 class ComputeRequestCreate(BaseModel):
     """What an enterprise wants; `enterprise_id` only when the operator posts for one."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "cards": 64,
+                    "hours": 720,
+                    "earliest_start": "2026-12-01T00:00:00+08:00",
+                    "latest_start": "2026-12-31T00:00:00+08:00",
+                    "purpose": "training",
+                    "domestic": "any",
+                    "accelerator_ids": [],
+                    "region_prefixes": ["3301"],
+                    "allow_split": False,
+                }
+            ]
+        },
+    )
 
     enterprise_id: str | None = Field(
         None, max_length=40, description="Operator only; an enterprise key posts for itself"
@@ -58,10 +76,10 @@ class ComputeRequestCreate(BaseModel):
         max_length=MAX_ACCELERATORS,
         description="Acceptable accelerator models; empty: any that meets the other constraints",
     )
-    min_memory_gb: int | None = Field(None, ge=1, le=100_000)
+    min_memory_gb: StrictInt | None = Field(None, ge=1, le=100_000)
     domestic: DomesticPreference = DomesticPreference.any
-    cards: int = Field(ge=1, le=MAX_CARDS)
-    hours: int = Field(ge=1, le=MAX_HOURS)
+    cards: StrictInt = Field(ge=1, le=MAX_CARDS)
+    hours: StrictInt = Field(ge=1, le=MAX_HOURS)
     earliest_start: AwareDatetime
     latest_start: AwareDatetime = Field(
         description="At or after earliest_start, at most 366 days later"
@@ -121,7 +139,33 @@ class ComputeRequestCreate(BaseModel):
 
 
 class ComputeRequestOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "req_01a2014889fc69da7c85d34c641c",
+                    "enterprise_id": "ent_01a2014889e26d55515199314b89",
+                    "accelerator_ids": [],
+                    "min_memory_gb": None,
+                    "domestic": "any",
+                    "cards": 64,
+                    "hours": 720,
+                    "earliest_start": "2026-11-30T16:00:00Z",
+                    "latest_start": "2026-12-30T16:00:00Z",
+                    "purpose": "training",
+                    "filed_model": None,
+                    "max_net_budget": None,
+                    "region_prefixes": ["3301"],
+                    "allow_split": False,
+                    "status": "open",
+                    "created_at": "2026-11-22T03:24:20.863598Z",
+                    "updated_at": "2026-11-22T03:24:20.863604Z",
+                    "relies_on_filed_model": False,
+                }
+            ]
+        },
+    )
 
     id: str
     enterprise_id: str

@@ -21,7 +21,10 @@ from app.subsidies.schemas import (
 router = APIRouter(tags=["subsidies"])
 
 
-async def get_program_or_404(program_id: str, session: SessionDep) -> SubsidyProgram:
+async def get_program_or_404(
+    program_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> SubsidyProgram:
+    # The key is checked first: without one, 401, never a 404 that tells what exists.
     row = await session.get(SubsidyProgram, program_id)
     if row is None:
         raise NotFound(f"subsidy program {program_id} does not exist")
@@ -77,9 +80,10 @@ async def get_subsidy_program(
 )
 async def update_subsidy_program(
     payload: ProgramUpdate,
+    # The operator check comes first: other keys get 403 whatever the id (never a 404 probe).
+    principal: OperatorPrincipal,
     row: ProgramDep,
     session: SessionDep,
-    principal: OperatorPrincipal,
     response: Response,
     if_match: IfMatch = None,
 ) -> ProgramOut:

@@ -343,7 +343,27 @@ class SubsidyQuoteProvider(BaseModel):
 
 
 class SubsidyQuoteRequest(BaseModel):
-    model_config = _INPUT
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "enterprise": {
+                        "region_code": "330108",
+                        "is_foundation_model_enterprise": False,
+                        "relies_on_filed_model": False,
+                        "relaxed_caps": {},
+                    },
+                    "provider": {"lists": ["binjiang-compute-partner"], "status": "listed"},
+                    "domestic": True,
+                    "purpose": "training",
+                    "gross_amount": "552960.00",
+                    "contract_date": "2026-03-01",
+                    "already_claimed": {"binjiang-compute-2025": "0.00"},
+                }
+            ]
+        },
+    )
 
     enterprise: SubsidyQuoteEnterprise
     provider: SubsidyQuoteProvider

@@ -94,9 +94,18 @@ async def test_unknown_accelerator_is_422(client: AsyncClient, db: Database) -> 
         ("price_per_card_hour", "Infinity"),
         ("price_per_card_hour", "1e30"),
         ("price_per_card_hour", True),
+        # A JSON number is never an amount (docs/decisions.md), an integer included.
+        ("price_per_card_hour", 12),
+        ("price_per_card_hour", "1e3"),
+        ("price_per_card_hour", "12."),
+        ("price_per_card_hour", " 12.00"),
         ("cards_total", 0),
         ("cards_total", -4),
         ("cards_total", "many"),
+        ("cards_total", "64"),
+        ("cards_total", 64.0),
+        ("free_migration_support", 0),
+        ("free_migration_support", "true"),
         ("min_hours", 0),
         ("free_trial_hours", -1),
         ("region_code", "3301"),
@@ -126,7 +135,7 @@ async def test_invalid_offer_fields_are_422_and_store_nothing(
     assert await count_offers(db) == 0
 
 
-@pytest.mark.parametrize("price", ["0.01", "1", "12.5", "12.50", 12, "9999.99"])
+@pytest.mark.parametrize("price", ["0.01", "1", "12.5", "12.50", "0012.00", "9999.99"])
 async def test_valid_prices_are_stored_exactly(client: AsyncClient, price: Any) -> None:
     provider = await create_provider(client)
     offer = await create_offer(client, provider, price_per_card_hour=price)

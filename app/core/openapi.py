@@ -1,0 +1,218 @@
+"""The OpenAPI document as SDK users meet it.
+
+FastAPI writes most of the document from the routes; this module finishes it:
+a short `summary` per operation (the docstring stays the description), tag
+descriptions, and the error responses that cross-cutting code can give on any
+route (`problems()` declares the route's own). Every error is
+`application/problem+json` with the `Problem` schema, because that is all the
+server ever answers for a 4xx or 5xx.
+"""
+
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from app.core.errors import PROBLEM_JSON, problems
+
+OPENAPI_TAGS: list[dict[str, Any]] = [
+    {
+        "name": "api-keys",
+        "description": "Keys for the operator, providers and enterprises. The operator issues "
+        "and revokes them; a secret is shown once, only its hash is stored.",
+    },
+    {
+        "name": "accelerators",
+        "description": "The accelerator catalog. It decides whether an offer is domestic "
+        "hardware (国产算力). Any key reads; the operator writes.",
+    },
+    {
+        "name": "providers",
+        "description": "Intelligent computing centers and matchmaking partners, their status "
+        "and their listings on the official lists. Providers may self-register.",
+    },
+    {
+        "name": "offers",
+        "description": "What providers sell: cards of an accelerator model over a window at a "
+        "price per card-hour. Providers create offers one by one or sync them in bulk.",
+    },
+    {
+        "name": "enterprises",
+        "description": "Buyers of compute, their filed models, cap relaxations and voucher "
+        "usage. Enterprises may self-register.",
+    },
+    {
+        "name": "compute-requests",
+        "description": "What an enterprise wants: cards, hours, a start window, a purpose.",
+    },
+    {
+        "name": "matching",
+        "description": "Offers ranked for a compute request by net price after the best "
+        "compute voucher (算力券).",
+    },
+    {
+        "name": "orders",
+        "description": "Quotes pin a match; orders reserve capacity and subsidy together and "
+        "are settled on the executed amount.",
+    },
+    {
+        "name": "subsidies",
+        "description": "Compute-voucher programs as data, with this year's budget figures, and "
+        "a what-if subsidy quote.",
+    },
+    {"name": "audit", "description": "Every change of state, for the operator."},
+    {"name": "health", "description": "Liveness and readiness probes; no key needed."},
+]
+
+# operationId -> summary: what an SDK user reads as the method's headline. A route's
+# own `summary=` wins; a route missing here falls back to its docstring.
+SUMMARIES: dict[str, str] = {
+    "list_api_keys": "List API keys",
+    "create_api_key": "Create an API key",
+    "revoke_api_key": "Revoke an API key",
+    "list_accelerators": "List accelerators",
+    "create_accelerator": "Add an accelerator to the catalog",
+    "get_accelerator": "Get an accelerator",
+    "update_accelerator": "Update an accelerator",
+    "list_providers": "List providers",
+    "create_provider": "Create or self-register a provider",
+    "get_provider": "Get a provider",
+    "update_provider": "Update a provider",
+    "change_provider_status": "Change a provider's status",
+    "list_listings": "List a provider's listings",
+    "grant_listing": "Put a provider on an official list",
+    "end_listing": "End a provider's listing",
+    "list_offers": "Search offers",
+    "create_offer": "Create an offer",
+    "get_offer": "Get an offer",
+    "update_offer": "Update an offer",
+    "retire_offer": "Retire an offer",
+    "sync_offers": "Sync a provider's offers",
+    "list_enterprises": "List enterprises",
+    "create_enterprise": "Create or self-register an enterprise",
+    "get_enterprise": "Get an enterprise",
+    "update_enterprise": "Update an enterprise",
+    "list_cap_relaxations": "List an enterprise's cap relaxations",
+    "grant_cap_relaxation": "Grant a cap relaxation",
+    "revoke_cap_relaxation": "Revoke a cap relaxation",
+    "create_compute_request": "Post a compute request",
+    "list_compute_requests": "List compute requests",
+    "get_compute_request": "Get a compute request",
+    "cancel_compute_request": "Cancel a compute request",
+    "list_matches": "Match offers to a compute request",
+    "create_quote": "Pin a match as a quote",
+    "get_quote": "Get a quote",
+    "list_orders": "List orders",
+    "place_order": "Place an order",
+    "get_order": "Get an order",
+    "cancel_order": "Cancel an order",
+    "complete_order": "Complete (settle) an order",
+    "get_voucher_usage": "Get an enterprise's voucher usage",
+    "list_subsidy_programs": "List subsidy programs",
+    "create_subsidy_program": "Create a subsidy program",
+    "get_subsidy_program": "Get a subsidy program",
+    "update_subsidy_program": "Update a subsidy program",
+    "create_subsidy_quote": "Quote a subsidy (what-if)",
+    "list_audit_log": "Read the audit log",
+    "healthz": "Liveness",
+    "readyz": "Readiness",
+}
+
+# FastAPI's own validation-error schemas: the server never answers them (see errors.py).
+FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
+_PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+def _summary(operation: dict[str, Any]) -> str | None:
+    operation_id = operation.get("operationId", "")
+    given = operation.get("summary")
+    if given and given != operation_id.replace("_", " ").title():
+        return str(given)  # the route's own summary=
+    if operation_id in SUMMARIES:
+        return SUMMARIES[operation_id]
+    description = operation.get("description") or ""
+    return description.strip().splitlines()[0].rstrip(".") if description.strip() else given
+
+
+def _operations(document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method in {"get", "put", "post", "delete", "patch", "head", "options"}:
+                yield operation
+
+
+def _is_problem(response: dict[str, Any]) -> bool:
+    refs = {
+        media.get("schema", {}).get("$ref", "") for media in response.get("content", {}).values()
+    }
+    return any(ref.rsplit("/", 1)[-1] in {"Problem", *FASTAPI_VALIDATION_SCHEMAS} for ref in refs)
+
+
+def _header_params(operation: dict[str, Any]) -> set[str]:
+    return {p["name"].lower() for p in operation.get("parameters", []) if p.get("in") == "header"}
+
+
+def _restore_nulls(example: Any, schema: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """FastAPI drops every null from the document, examples' included; a required field
+    that went missing from an example was a null there, so put it back."""
+    while "$ref" in schema:
+        schema = schemas.get(schema["$ref"].rsplit("/", 1)[-1], {})
+    for branch in schema.get("anyOf", []):
+        _restore_nulls(example, branch, schemas)
+    if isinstance(example, dict) and "properties" in schema:
+        for name in schema.get("required", []):
+            example.setdefault(name, None)
+        for name, value in example.items():
+            if name in schema["properties"]:
+                _restore_nulls(value, schema["properties"][name], schemas)
+    elif isinstance(example, list) and isinstance(schema.get("items"), dict):
+        for item in example:
+            _restore_nulls(item, schema["items"], schemas)
+
+
+def finish_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Summaries, and the errors every route can meet, as problem+json only."""
+    for operation in _operations(document):
+        operation["summary"] = _summary(operation)
+        responses: dict[str, Any] = operation.setdefault("responses", {})
+        implied: list[int] = []
+        if "requestBody" in operation:
+            # 400: a body that is not UTF-8 at all (FastAPI); 413: BodyLimitMiddleware.
+            implied += [400, 413]
+        headers = _header_params(operation)
+        if "idempotency-key" in headers:
+            # IdempotencyMiddleware: 409 while the first request runs, 422 for a reused key.
+            implied += [409, 422]
+        if "if-match" in headers:
+            implied.append(412)
+        for status, response in problems(*implied).items():
+            response.pop("model")  # FastAPI's input; the document holds the $ref already
+            responses.setdefault(str(status), response)
+        for status, response in responses.items():
+            if _is_problem(response):
+                # Errors are problem+json only, FastAPI's default 422 included.
+                response["content"] = dict(_PROBLEM_CONTENT)
+                if status == "422" and response.get("description") == "Validation Error":
+                    response["description"] = problems(422)[422]["description"]
+        operation["responses"] = dict(sorted(responses.items()))
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in FASTAPI_VALIDATION_SCHEMAS:
+        schemas.pop(name, None)
+    for schema in schemas.values():
+        for example in schema.get("examples", []):
+            _restore_nulls(example, schema, schemas)
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    """Make `app.openapi()` answer the finished document (FastAPI still builds and caches it)."""
+    build = app.openapi
+    finished: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        document = build()
+        if not finished or finished[0] is not document:
+            finished[:] = [finish_document(document)]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,268 @@
+"""Rate limits per API key, in fixed one-minute windows counted in the database.
+
+Every worker process on every host counts against the same numbers: a request
+adds one to its principal's counter for the current window with one atomic
+upsert (`INSERT … ON CONFLICT … DO UPDATE SET count = count + 1 RETURNING
+count`; PostgreSQL, and SQLite ≥ 3.35), in a transaction of its own that ends
+before the request's own opens. Over the limit the answer is 429
+problem+json with `Retry-After`, the seconds to the end of the window.
+
+Who is counted:
+- a request with an API key: that key, by its id, which the same statement
+  finds from the key's hash, so an unknown or revoked key inserts nothing and
+  is left to the API's 401;
+- the configured bootstrap operator key: `bootstrap`;
+- a keyless self-registration (`POST /v1/providers`, `POST /v1/enterprises`):
+  the client's IP, under a lower limit of its own.
+
+Nothing else is counted, so health, readiness, docs and `/metrics` are exempt
+and a request bound for a 401 costs no write. The first request of each window
+in a process also deletes the windows before it (a range delete on the primary
+key). A counter that cannot be written lets the request through: the limiter
+protects the database, it must not become the reason the API is down.
+"""
+
+import asyncio
+import hmac
+import logging
+import math
+import sqlite3
+import threading
+import time
+from typing import Any
+
+import aiosqlite
+from fastapi.security.utils import get_authorization_scheme_param
+from sqlalchemy import BigInteger, Integer, bindparam, delete, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.config import Settings
+from app.core.db import Database
+from app.core.middleware import _header as header
+from app.core.middleware import send_problem
+from app.core.security import hash_key
+from app.models import ApiKey, RateLimitCounter
+
+log = logging.getLogger("computematch.ratelimit")
+
+WINDOW_SECONDS = 60
+# Keyless POSTs that create something: self-registration of providers and enterprises.
+REGISTRATION_PATHS = frozenset({"/v1/providers", "/v1/enterprises"})
+BOOTSTRAP = "bootstrap"
+
+
+def now() -> float:
+    """The clock the windows are cut from (tests move it)."""
+    return time.time()
+
+
+class RateLimitCounters:
+    """The `rate_limit_counters` table: one atomic increment per counted request.
+
+    Each statement is a transaction of its own, on connections of the limiter's own,
+    so that it never waits for a connection a request holds:
+    - PostgreSQL: a small autocommit pool, so a count is one round trip, with
+      `synchronous_commit` off: it does not wait for the WAL flush (a crash can
+      lose the last moment's counts, harmless for a counter);
+    - SQLite: one autocommit connection, given the statement SQLAlchemy compiled
+      once, so a count is one trip to the driver's thread, not the five of a
+      session (BEGIN, statement, rows, COMMIT, reset), which cost ten times the
+      write itself.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pruned_before: int | None = None
+        self._engine: AsyncEngine | None = None
+        self._sqlite: aiosqlite.Connection | None = None
+        self._opening = asyncio.Lock()
+        self._compiled: dict[str, Any] = {}
+        self._statements = _statements(db.is_sqlite)
+        db.on_dispose(self.close)
+
+    async def hit(self, principal: str, window: int) -> int:
+        """Count one request of `principal` in `window`; the window's count so far."""
+        counted = await self._count("hit", {"principal": principal, "window": window})
+        assert counted is not None
+        return counted[1]
+
+    async def hit_key(self, key_hash: str, window: int) -> tuple[str, int] | None:
+        """Count one request of the live key with this hash: (key id, count so far), or
+        None if no live key has this hash."""
+        return await self._count("hit_key", {"key_hash": key_hash, "window": window})
+
+    async def _count(self, name: str, params: dict[str, Any]) -> tuple[str, int] | None:
+        rows = await self._run(name, params)
+        window = params["window"]
+        if self._pruned_before != window:
+            # The first count of a window in this process drops the windows before it.
+            self._pruned_before = window
+            await self._run("prune", {"window": window})
+        return (str(rows[0][0]), int(rows[0][1])) if rows else None
+
+    async def _run(self, name: str, params: dict[str, Any]) -> list[Any]:
+        statement = self._statements[name]
+        if not self.db.is_sqlite:
+            async with self._postgresql().connect() as conn:
+                result = await conn.execute(statement, params)
+                return list(result.all()) if result.returns_rows else []
+        connection = await self._sqlite_connection()
+        compiled = self._compiled.get(name)
+        if compiled is None:
+            compiled = self._compiled[name] = statement.compile(dialect=self.db.engine.dialect)
+        values = compiled.construct_params(params)
+        arguments = [values[key] for key in compiled.positiontup]
+        return list(await connection.execute_fetchall(compiled.string, arguments))
+
+    def _postgresql(self) -> AsyncEngine:
+        if self._engine is None:
+            size = max(2, self.db.pool_size // 2)
+            asyncpg = make_url(self.db.url).get_driver_name() == "asyncpg"
+            self._engine = create_async_engine(
+                self.db.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=size,
+                max_overflow=size,
+                connect_args={"server_settings": {"synchronous_commit": "off"}} if asyncpg else {},
+            )
+        return self._engine
+
+    async def _sqlite_connection(self) -> aiosqlite.Connection:
+        async with self._opening:
+            if self._sqlite is None:
+                path = make_url(self.db.url).database or ":memory:"
+                # isolation_level=None: autocommit, each statement its own transaction.
+                pending = aiosqlite.connect(path, isolation_level=None, timeout=30)
+                # Its worker thread must never keep a process from exiting (as SQLAlchemy
+                # does for its own aiosqlite connections).
+                worker = pending if isinstance(pending, threading.Thread) else pending._thread
+                worker.daemon = True
+                connection = await pending
+                await connection.execute("PRAGMA busy_timeout=30000")
+                self._sqlite = connection
+            return self._sqlite
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
+            self._sqlite = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+
+def _statements(is_sqlite: bool) -> dict[str, Any]:
+    """The counter's statements, in the backend's own INSERT for its ON CONFLICT."""
+    insert = sqlite.insert if is_sqlite else postgresql.insert
+    table = RateLimitCounter.__table__
+    window = bindparam("window", type_=BigInteger)
+
+    def counted(stmt: Any) -> Any:
+        return stmt.on_conflict_do_update(
+            index_elements=[table.c.window_start, table.c.principal],
+            set_={"count": table.c.count + 1},
+        ).returning(table.c.principal, table.c.count)
+
+    live_key = select(ApiKey.id, window, literal(1, Integer)).where(
+        ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+    )
+    return {
+        "hit": counted(
+            insert(RateLimitCounter).values(
+                principal=bindparam("principal"), window_start=window, count=1
+            )
+        ),
+        # The key is found by its hash in the same statement: an unknown or revoked
+        # key selects no row, so nothing is written and nothing is returned.
+        "hit_key": counted(
+            insert(RateLimitCounter).from_select(["principal", "window_start", "count"], live_key)
+        ),
+        "prune": delete(RateLimitCounter).where(RateLimitCounter.window_start < window),
+    }
+
+
+class RateLimitMiddleware:
+    """429 with Retry-After once a key (or a self-registering IP) is over its limit."""
+
+    def __init__(self, app: ASGIApp, db: Database, settings: Settings) -> None:
+        self.app = app
+        self.per_key = settings.rate_limit_per_minute
+        self.per_registration = settings.registration_rate_limit_per_minute
+        operator_key = settings.operator_key
+        self.operator_key = operator_key.get_secret_value().encode() if operator_key else None
+        self.counters = RateLimitCounters(db)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        subject = self._subject(scope) if scope["type"] == "http" else None
+        if subject is None:
+            await self.app(scope, receive, send)
+            return
+        kind, who, limit = subject
+        started = now()
+        window = int(started) // WINDOW_SECONDS * WINDOW_SECONDS
+        try:
+            if kind == "key":
+                counted = await self.counters.hit_key(who, window)
+            else:
+                counted = (who, await self.counters.hit(who, window))
+        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+            # The error's text may quote SQL parameters (a key's hash): log its kind only.
+            log.warning(
+                "rate limit counter unavailable (%s); request let through",
+                type(exc).__name__,
+                extra={"event": "rate_limit.unavailable"},
+            )
+            counted = None
+        if counted is None or counted[1] <= limit:
+            await self.app(scope, receive, send)
+            return
+        log.info(
+            "rate limited: %s over %d a minute",
+            counted[0],
+            limit,
+            extra={"event": "rate_limit.exceeded", "principal": counted[0], "limit": limit},
+        )
+        retry_after = min(WINDOW_SECONDS, max(1, math.ceil(window + WINDOW_SECONDS - started)))
+        whom = "this API key" if kind == "key" or who == BOOTSTRAP else "this address"
+        what = "requests" if kind == "key" or who == BOOTSTRAP else "self-registrations"
+        await send_problem(
+            send,
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"{whom} is limited to {limit} {what} a minute; retry in {retry_after} s",
+            [(b"retry-after", str(retry_after).encode())],
+            fields={
+                "instance": scope["path"],
+                "request_id": scope.get("state", {}).get("request_id"),
+            },
+        )
+
+    def _subject(self, scope: Scope) -> tuple[str, str, int] | None:
+        """What to count this request against: (kind, principal or key hash, limit)."""
+        if not scope["path"].startswith("/v1/"):
+            return None
+        # Parsed as the API's HTTPBearer parses it, so both see the same key.
+        scheme, credentials = get_authorization_scheme_param(header(scope, b"authorization"))
+        if scheme.lower() == "bearer" and credentials:
+            if not self.per_key:
+                return None
+            if self.operator_key is not None and hmac.compare_digest(
+                credentials.encode(), self.operator_key
+            ):
+                return "principal", BOOTSTRAP, self.per_key
+            return "key", hash_key(credentials), self.per_key
+        # No usable key: the API answers 401, except a self-registration, counted by address.
+        if (
+            self.per_registration
+            and scope["method"] == "POST"
+            and scope["path"] in REGISTRATION_PATHS
+        ):
+            client = scope.get("client")
+            address = client[0] if client else "unknown"
+            return "principal", f"register:{address}", self.per_registration
+        return None
