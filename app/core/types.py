@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
-from app.core.validators import is_valid_credit_code, is_valid_region_code
+from app.core.validators import PROVINCE_CODES, is_valid_credit_code, is_valid_region_code
 
 
 def _credit_code(value: str) -> str:
@@ -59,13 +59,15 @@ CreditCode = Annotated[
         }
     ),
 ]
+# The pattern says what _region_code checks: six digits, the first two a province.
+REGION_CODE_PATTERN = "^(" + "|".join(sorted(PROVINCE_CODES)) + ")[0-9]{4}$"
 RegionCode = Annotated[
     str,
     AfterValidator(_region_code),
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": "^[0-9]{6}$",
+            "pattern": REGION_CODE_PATTERN,
             "examples": ["330108"],
             "description": "GB/T 2260 administrative division code",
         }

@@ -233,11 +233,27 @@ _NULLABLE_IN_UPDATE = frozenset(
 )
 
 
+def _null_only_where_allowed(schema: dict[str, Any]) -> None:
+    """The document says what the validator says: a field left out is unchanged, and only
+    the fields in _NULLABLE_IN_UPDATE may be sent as null."""
+    for name, prop in schema.get("properties", {}).items():
+        branches = prop.get("anyOf")
+        if name in _NULLABLE_IN_UPDATE or not branches or {"type": "null"} not in branches:
+            continue
+        kept = [b for b in branches if b != {"type": "null"}]
+        del prop["anyOf"]
+        prop.pop("default", None)
+        if len(kept) == 1:
+            prop.update(kept[0])
+        else:
+            prop["anyOf"] = kept
+
+
 class ProgramUpdate(BaseModel):
     """A PATCH: only the given fields change (the id never does). The service checks
     the merged program again (e.g. that an active program has effective_from)."""
 
-    model_config = _INPUT
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_null_only_where_allowed)
 
     name: Name | None = None
     voucher_type: VoucherType | None = None

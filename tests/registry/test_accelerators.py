@@ -94,6 +94,10 @@ async def test_operator_adds_an_accelerator(client: AsyncClient, db: Database) -
         {"bf16_tflops": -1},
         {"vendor": ""},
         {"surprise": 1},
+        # Found by schemathesis: lax parsing took these for a boolean and numbers.
+        {"domestic": 0},
+        {"memory_gb": "80"},
+        {"bf16_tflops": "312.5"},
     ],
 )
 async def test_invalid_accelerator_is_422(

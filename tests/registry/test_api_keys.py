@@ -198,3 +198,23 @@ async def test_missing_or_unknown_key_is_401_problem_with_challenge(
         )
         assert_problem(resp, 401)
         assert resp.headers["www-authenticate"].lower().startswith("bearer"), (method, path)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # Found by schemathesis: an empty id passed as "none given" and then hit the
+        # foreign key, a 500.
+        {"role": "operator", "enterprise_id": ""},
+        {"role": "operator", "provider_id": ""},
+        {"role": "provider", "provider_id": ""},
+        {"role": "enterprise", "enterprise_id": ""},
+    ],
+)
+async def test_empty_ids_are_422_not_500(
+    client: AsyncClient, db: Database, body: dict[str, str]
+) -> None:
+    before = await count(db, ApiKey)
+    resp = await client.post("/v1/api-keys", json=body, headers=OPERATOR)
+    assert_problem(resp, 422)
+    assert await count(db, ApiKey) == before

@@ -176,6 +176,10 @@ async def test_any_key_may_quote_but_not_anonymous(client: AsyncClient) -> None:
         ({"enterprise": {"region_code": "33010"}}, "region_code"),
         ({"enterprise": {"region_code": "ABCDEF"}}, "region_code"),
         ({"already_claimed": {"hz-city-compute-2024": "-5.00"}}, "already_claimed"),
+        # Found by schemathesis: a JSON integer was taken as an amount.
+        ({"already_claimed": {"hz-city-compute-2024": 0}}, "already_claimed"),
+        ({"gross_amount": 1000}, "gross_amount"),
+        ({"domestic": 1}, "domestic"),
         ({"surprise": True}, "surprise"),
     ],
 )
