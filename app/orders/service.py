@@ -196,6 +196,29 @@ def _parts_of(match: MatchOut) -> list[dict[str, Any]]:
     ]
 
 
+def _book(
+    session: AsyncSession,
+    order: Order,
+    part: OrderPart,
+    year: int | None,
+    kind: str,
+    amount: Decimal,
+) -> None:
+    """Append one voucher-ledger entry for a part; nothing when it has no program or amount."""
+    if part.program_id is not None and year is not None and amount > 0:
+        session.add(
+            ledger.entry(
+                enterprise_id=order.enterprise_id,
+                program_id=part.program_id,
+                year=year,
+                order_id=order.id,
+                part_id=part.id,
+                kind=kind,
+                amount=amount,
+            )
+        )
+
+
 async def _after_capacity_hold() -> None:
     """A seam for tests to inject a crash between the capacity hold and the ledger write."""
 
@@ -366,18 +389,7 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     await _after_capacity_hold()
     year = ctx.contract_date.year
     for row in rows:
-        if row.program_id is not None and row.subsidy_amount > 0:
-            session.add(
-                ledger.entry(
-                    enterprise_id=order.enterprise_id,
-                    program_id=row.program_id,
-                    year=year,
-                    order_id=order.id,
-                    part_id=row.id,
-                    kind="reserve",
-                    amount=row.subsidy_amount,
-                )
-            )
+        _book(session, order, row, year, "reserve", row.subsidy_amount)
     await session.flush()
     await audit.record(
         session,
@@ -468,18 +480,7 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
     year = await ledger.reservation_year(session, order.id)
     for part in order.parts:
         part.holding = False
-        if part.program_id is not None and part.subsidy_amount > 0 and year is not None:
-            session.add(
-                ledger.entry(
-                    enterprise_id=order.enterprise_id,
-                    program_id=part.program_id,
-                    year=year,
-                    order_id=order.id,
-                    part_id=part.id,
-                    kind="release",
-                    amount=part.subsidy_amount,
-                )
-            )
+        _book(session, order, part, year, "release", part.subsidy_amount)
     order.status = "cancelled"
     order.cancelled_at = utcnow()
     order.version += 1
@@ -549,31 +550,8 @@ async def complete_order(
         part.executed_amount = part_executed
         part.settled_subsidy = settled
         total_subsidy += settled
-        if part.program_id is not None and reserved > 0 and year is not None:
-            if settled > 0:
-                session.add(
-                    ledger.entry(
-                        enterprise_id=order.enterprise_id,
-                        program_id=part.program_id,
-                        year=year,
-                        order_id=order.id,
-                        part_id=part.id,
-                        kind="settle",
-                        amount=settled,
-                    )
-                )
-            if reserved - settled > 0:
-                session.add(
-                    ledger.entry(
-                        enterprise_id=order.enterprise_id,
-                        program_id=part.program_id,
-                        year=year,
-                        order_id=order.id,
-                        part_id=part.id,
-                        kind="release",
-                        amount=reserved - settled,
-                    )
-                )
+        _book(session, order, part, year, "settle", settled)
+        _book(session, order, part, year, "release", reserved - settled)
     before = {"status": order.status, "subsidy_amount": str(order.subsidy_amount)}
     order.status = "completed"
     order.executed_amount = executed
