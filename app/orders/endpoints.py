@@ -13,7 +13,7 @@ from app.core.money import ZERO
 from app.core.pagination import Page, PageParams, paginate
 from app.core.security import CurrentPrincipal
 from app.matching.schemas import MatchOut
-from app.models import Order, Quote
+from app.models import Order, OrderPart, Quote
 from app.orders import service
 from app.orders.schemas import (
     OrderComplete,
@@ -42,10 +42,7 @@ def quote_out(quote: Quote) -> QuoteOut:
     )
 
 
-def _part_subsidy(part: object) -> SubsidyOut:
-    from app.models import OrderPart
-
-    assert isinstance(part, OrderPart)
+def _part_subsidy(part: OrderPart) -> SubsidyOut:
     return SubsidyOut.model_validate(
         {
             "program_id": part.program_id,
