@@ -5,8 +5,10 @@ Benchmarks are scripts run by hand (see bench/README.md), never tests.
 
 import asyncio
 import contextlib
+import json
 import math
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -256,6 +258,99 @@ def running_server(database_url: str, **kwargs: object) -> Iterator[Server]:
 
 def operator_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {OPERATOR_KEY}"}
+
+
+# --------------------------------------------------------------------------- load (wrk)
+
+WRK_SCRIPT = ROOT / "bench" / "wrk_requests.lua"
+
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+@dataclass
+class WrkRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: str = ""
+
+    def line(self) -> str:
+        pairs = "|".join(f"{k}: {v}" for k, v in self.headers.items())
+        for part in (self.path, pairs, self.body):
+            if "\t" in part or "\n" in part:
+                raise ValueError("wrk request lines cannot hold tabs or newlines")
+        return f"{self.method}\t{self.path}\t{pairs}\t{self.body}"
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    duration_s: float
+    statuses: dict[str, int]
+    p50: float
+    p95: float
+    p99: float
+    max: float
+    socket_errors: int
+    exhausted: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s
+
+    def per_second(self, status: str) -> float:
+        return self.statuses.get(status, 0) / self.duration_s
+
+
+def run_wrk(
+    base_url: str,
+    requests: Sequence[WrkRequest],
+    *,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    cycle: bool = False,
+) -> WrkResult:
+    """Drive `requests` with wrk (C, epoll): `connections` keep-alive clients, each
+    sending its next request when the last is answered, for `seconds`.
+
+    wrk costs the machine a fraction of what a Python client does, so the server,
+    not the load generator, is what is measured. Without `cycle` each request is
+    sent at most once; running out is reported as `exhausted`.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as f:
+        f.write("\n".join(r.line() for r in requests) + "\n")
+        path = f.name
+    try:
+        args = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{round(seconds)}s",
+            "--timeout",
+            "30s",
+        ]
+        args += ["-s", str(WRK_SCRIPT), base_url, "--", path, str(threads)]
+        if cycle:
+            args.append("cycle")
+        done = subprocess.run(args, capture_output=True, text=True, check=True)
+    finally:
+        os.unlink(path)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("WRK "))
+    raw = json.loads(line[4:])
+    return WrkResult(
+        requests=raw["requests"],
+        duration_s=raw["duration_s"],
+        statuses={str(k): v for k, v in raw["statuses"].items()},
+        p50=raw["p50_ms"],
+        p95=raw["p95_ms"],
+        p99=raw["p99_ms"],
+        max=raw["max_ms"],
+        socket_errors=raw["socket_errors"],
+        exhausted=raw["exhausted"],
+    )
 
 
 # --------------------------------------------------------------------------- figures

@@ -165,7 +165,7 @@ async def build_registry(
     today = today_shanghai()
     async with db.sessionmaker() as session:
         catalog = {a.id: a for a in await session.scalars(select(Accelerator))}
-        programs = [p for _, p in await subsidy_service.load_programs(session)]
+        programs = [s.program for s in await subsidy_service.load_programs(session)]
     accelerators = {a: w for a, (_, _, w) in PRICE_BANDS.items() if a in catalog}
 
     provider_rows: list[dict[str, Any]] = []

@@ -5,13 +5,16 @@ Money is stored as integer fen and instants as UTC, so that SQL sums and
 comparisons are exact and identical on both.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, DateTime, MetaData, event
+import aiosqlite
+from sqlalchemy import BigInteger, DateTime, Executable, MetaData, event
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,6 +23,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from app.core.money import from_fen, to_fen
@@ -85,8 +90,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
+    # No pool_pre_ping: it costs a round trip on every checkout (three per order). A
+    # connection found dead fails its one request, and SQLAlchemy then invalidates the
+    # whole pool, so a database restart costs each process one failed request.
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
     )
 
 
@@ -156,3 +164,90 @@ async def session_scope(db: Database, *, write: bool = True) -> AsyncIterator[As
         raise
     finally:
         await session.close()
+
+
+class StatementRunner:
+    """Single statements, each its own transaction, on connections of their own.
+
+    For the bookkeeping around a request (rate-limit counts, idempotency records):
+    a statement is one round trip, never waits for a connection a request holds,
+    and commits at once, before or after the request's own transaction.
+    - PostgreSQL: a small autocommit pool. `durable=False` turns `synchronous_commit`
+      off: the statement does not wait for the WAL flush (a crash can lose the last
+      moment's writes; right for counters, not for records a retry relies on).
+    - SQLite: one autocommit connection, given the statement SQLAlchemy compiled
+      once, so a statement is one trip to the driver's thread, not the five of a
+      session (BEGIN, statement, rows, COMMIT, reset).
+    """
+
+    def __init__(self, db: "Database", *, durable: bool = True) -> None:
+        self.db = db
+        self.durable = durable
+        self._engine: AsyncEngine | None = None
+        self._sqlite: aiosqlite.Connection | None = None
+        self._opening = asyncio.Lock()
+        self._compiled: dict[int, tuple[Executable, SQLCompiler]] = {}
+        db.on_dispose(self.close)
+
+    async def run(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
+        """The statement's rows (none for a statement that returns none)."""
+        if not self.db.is_sqlite:
+            async with self._postgresql().connect() as conn:
+                result = await conn.execute(statement, params)
+                return list(result.all()) if result.returns_rows else []
+        connection = await self._sqlite_connection()
+        cached = self._compiled.get(id(statement))
+        if cached is None or cached[0] is not statement:
+            compiled = cast(
+                SQLCompiler,
+                cast(ClauseElement, statement).compile(dialect=self.db.engine.dialect),
+            )
+            cached = self._compiled[id(statement)] = (statement, compiled)
+        compiled = cached[1]
+        values = compiled.construct_params(params)
+        # The column types' own conversions (UTC instants, JSON), as an execution applies.
+        processors: Mapping[str, Any] = compiled._bind_processors
+        arguments = [
+            processors[key](values[key]) if key in processors else values[key]
+            for key in compiled.positiontup or ()
+        ]
+        rows = await connection.execute_fetchall(compiled.string, arguments)
+        return list(rows)
+
+    def _postgresql(self) -> AsyncEngine:
+        if self._engine is None:
+            size = max(2, self.db.pool_size // 2)
+            asyncpg = make_url(self.db.url).get_driver_name() == "asyncpg"
+            settings = {} if self.durable else {"synchronous_commit": "off"}
+            self._engine = create_async_engine(
+                self.db.url,
+                isolation_level="AUTOCOMMIT",
+                pool_size=size,
+                max_overflow=size,
+                pool_recycle=3600,
+                connect_args={"server_settings": settings} if asyncpg and settings else {},
+            )
+        return self._engine
+
+    async def _sqlite_connection(self) -> aiosqlite.Connection:
+        async with self._opening:
+            if self._sqlite is None:
+                path = make_url(self.db.url).database or ":memory:"
+                # isolation_level=None: autocommit, each statement its own transaction.
+                pending = aiosqlite.connect(path, isolation_level=None, timeout=30)
+                # Its worker thread must never keep a process from exiting (as SQLAlchemy
+                # does for its own aiosqlite connections).
+                worker = pending if isinstance(pending, threading.Thread) else pending._thread
+                worker.daemon = True
+                connection = await pending
+                await connection.execute("PRAGMA busy_timeout=30000")
+                self._sqlite = connection
+            return self._sqlite
+
+    async def close(self) -> None:
+        if self._sqlite is not None:
+            await self._sqlite.close()
+            self._sqlite = None
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None

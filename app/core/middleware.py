@@ -9,19 +9,23 @@ import os
 import re
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import reset_request_id, set_request_id
-from app.core.db import Database
+from app.core.db import Database, StatementRunner
 from app.core.errors import PROBLEM_JSON, TYPE_BASE
+from app.core.timeutil import utcnow
 from app.models import IdempotencyRecord
 
 access_log = logging.getLogger("computematch.access")
@@ -236,6 +240,59 @@ class _BodyTooLarge(Exception):
 
 
 REPLAYED_HEADERS = {"content-type", "etag", "location"}
+# A record still pending this long is taken to have died with its process (killed
+# mid-request): a retry with the same key and body may then run the request again.
+PENDING_TIMEOUT = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class StoredResponse:
+    fingerprint: str
+    state: str
+    status: int | None
+    headers: dict[str, str]
+    body: str | None
+
+
+def _record_statements(is_sqlite: bool) -> dict[str, Any]:
+    """The record's statements, in the backend's own INSERT for its ON CONFLICT."""
+    insert = sqlite_insert if is_sqlite else postgresql_insert
+    table = cast(Table, IdempotencyRecord.__table__)
+    record = (table.c.scope == bindparam("record_scope")) & (table.c.key == bindparam("record_key"))
+    claim = insert(table).values(
+        scope=bindparam("record_scope"),
+        key=bindparam("record_key"),
+        fingerprint=bindparam("request_fingerprint"),
+        state="pending",
+        created_at=bindparam("now"),
+    )
+    return {
+        # One statement claims a new key, or takes over a stale pending record of the
+        # same request; it returns a row only if this request may run.
+        "claim": claim.on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.key],
+            set_={"created_at": claim.excluded.created_at},
+            where=(table.c.state == "pending")
+            & (table.c.fingerprint == claim.excluded.fingerprint)
+            & (table.c.created_at < bindparam("stale_before")),
+        ).returning(table.c.id),
+        "read": select(
+            table.c.fingerprint,
+            table.c.state,
+            table.c.response_status,
+            table.c.response_headers,
+            table.c.response_body,
+        ).where(record),
+        "done": update(table)
+        .where(record)
+        .values(
+            state="done",
+            response_status=bindparam("status_code"),
+            response_headers=bindparam("replayed_headers"),
+            response_body=bindparam("sealed_body"),
+        ),
+        "forget": delete(table).where(record, table.c.state == "pending"),
+    }
 
 
 class IdempotencyMiddleware:
@@ -244,11 +301,14 @@ class IdempotencyMiddleware:
     A pending record is committed before the request runs, so a concurrent retry
     with the same key is told the first is still in progress (409) instead of
     running twice; records live in the database, so this holds across processes.
+    Each step is one statement on connections of its own (`StatementRunner`): the
+    claim before the request's transaction, the answer after it.
     """
 
     def __init__(self, app: ASGIApp, db: Database) -> None:
         self.app = app
-        self.db = db
+        self.records = StatementRunner(db)
+        self.statements = _record_statements(db.is_sqlite)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -283,11 +343,23 @@ class IdempotencyMiddleware:
         ).hexdigest()
         # Neither the Idempotency-Key nor the response is kept in clear (see ResponseSeal).
         seal = ResponseSeal(auth, key, body)
-        key = hashlib.sha256(key.encode()).hexdigest()
+        record = {
+            "record_scope": scope_hash,
+            "record_key": hashlib.sha256(key.encode()).hexdigest(),
+        }
 
-        existing = await self._claim(scope_hash, key, fingerprint)
-        if existing is not None:
-            await self._answer_existing(send, existing, fingerprint, seal)
+        now = utcnow()
+        claimed = await self.records.run(
+            self.statements["claim"],
+            {
+                **record,
+                "request_fingerprint": fingerprint,
+                "now": now,
+                "stale_before": now - PENDING_TIMEOUT,
+            },
+        )
+        if not claimed:
+            await self._answer_existing(send, await self._read(record), fingerprint, seal)
             return
 
         replay_body = body
@@ -310,73 +382,40 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            await self._forget(scope_hash, key)
+            await self.records.run(self.statements["forget"], record)
             raise
         status = captured["status"]
         if status >= 500 or status == 429:
-            await self._forget(scope_hash, key)
+            await self.records.run(self.statements["forget"], record)
             return
         headers = {
             k.decode("latin-1"): v.decode("latin-1")
             for k, v in captured["headers"]
             if k.decode("latin-1").lower() in REPLAYED_HEADERS
         }
-        async with self.db.sessionmaker() as session:
-            await session.connection(execution_options={"sqlite_write_lock": True})
-            await session.execute(
-                update(IdempotencyRecord)
-                .where(IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key)
-                .values(
-                    state="done",
-                    response_status=status,
-                    response_headers=headers,
-                    response_body=seal.seal(captured["body"]),
-                )
-            )
-            await session.commit()
+        await self.records.run(
+            self.statements["done"],
+            {
+                **record,
+                "status_code": status,
+                "replayed_headers": headers,
+                "sealed_body": seal.seal(captured["body"]),
+            },
+        )
 
-    async def _claim(self, scope_hash: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
-        async with self.db.sessionmaker() as session:
-            await session.connection(execution_options={"sqlite_write_lock": True})
-            found = await session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key
-                )
-            )
-            if found is not None:
-                return found
-            session.add(
-                IdempotencyRecord(
-                    scope=scope_hash, key=key, fingerprint=fingerprint, state="pending"
-                )
-            )
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-            else:
-                return None
-        async with self.db.sessionmaker() as session:
-            return await session.scalar(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key
-                )
-            )
-
-    async def _forget(self, scope_hash: str, key: str) -> None:
-        async with self.db.sessionmaker() as session:
-            await session.connection(execution_options={"sqlite_write_lock": True})
-            await session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.scope == scope_hash, IdempotencyRecord.key == key
-                )
-            )
-            await session.commit()
+    async def _read(self, record: dict[str, str]) -> StoredResponse | None:
+        rows = await self.records.run(self.statements["read"], record)
+        if not rows:
+            return None  # forgotten since the claim failed: the first is still settling
+        fingerprint, state, status, headers, body = rows[0]
+        if isinstance(headers, str):  # SQLite's raw JSON text
+            headers = json.loads(headers)
+        return StoredResponse(fingerprint, state, status, headers or {}, body)
 
     async def _answer_existing(
         self,
         send: Send,
-        record: IdempotencyRecord | None,
+        record: StoredResponse | None,
         fingerprint: str,
         seal: "ResponseSeal",
     ) -> None:
@@ -389,7 +428,7 @@ class IdempotencyMiddleware:
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             )
             return
-        body = seal.open(record.response_body or "") if record.state == "done" else b""
+        body = seal.open(record.body or "") if record.state == "done" else b""
         if record.fingerprint != fingerprint or body is None:
             await send_problem(
                 send,
@@ -399,7 +438,7 @@ class IdempotencyMiddleware:
                 "this Idempotency-Key was used with a different request body or path",
             )
             return
-        if record.state != "done" or record.response_status is None:
+        if record.state != "done" or record.status is None:
             await send_problem(
                 send,
                 409,
@@ -409,11 +448,9 @@ class IdempotencyMiddleware:
                 [(b"retry-after", b"1")],
             )
             return
-        headers = [(k.encode(), v.encode()) for k, v in (record.response_headers or {}).items()]
+        headers = [(k.encode(), v.encode()) for k, v in record.headers.items()]
         headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
-        await send(
-            {"type": "http.response.start", "status": record.response_status, "headers": headers}
-        )
+        await send({"type": "http.response.start", "status": record.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
 

@@ -22,26 +22,21 @@ key). A counter that cannot be written lets the request through: the limiter
 protects the database, it must not become the reason the API is down.
 """
 
-import asyncio
 import hmac
 import logging
 import math
 import sqlite3
-import threading
 import time
 from typing import Any
 
-import aiosqlite
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import BigInteger, Integer, bindparam, delete, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
-from app.core.db import Database
+from app.core.db import Database, StatementRunner
 from app.core.middleware import _header as header
 from app.core.middleware import send_problem
 from app.core.security import hash_key
@@ -63,26 +58,17 @@ def now() -> float:
 class RateLimitCounters:
     """The `rate_limit_counters` table: one atomic increment per counted request.
 
-    Each statement is a transaction of its own, on connections of the limiter's own,
-    so that it never waits for a connection a request holds:
-    - PostgreSQL: a small autocommit pool, so a count is one round trip, with
-      `synchronous_commit` off: it does not wait for the WAL flush (a crash can
-      lose the last moment's counts, harmless for a counter);
-    - SQLite: one autocommit connection, given the statement SQLAlchemy compiled
-      once, so a count is one trip to the driver's thread, not the five of a
-      session (BEGIN, statement, rows, COMMIT, reset), which cost ten times the
-      write itself.
+    Each statement is a transaction of its own, on connections of the limiter's own
+    (`StatementRunner`), so that it never waits for a connection a request holds; on
+    PostgreSQL it does not wait for the WAL flush either (a crash can lose the last
+    moment's counts, harmless for a counter).
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._pruned_before: int | None = None
-        self._engine: AsyncEngine | None = None
-        self._sqlite: aiosqlite.Connection | None = None
-        self._opening = asyncio.Lock()
-        self._compiled: dict[str, Any] = {}
+        self._runner = StatementRunner(db, durable=False)
         self._statements = _statements(db.is_sqlite)
-        db.on_dispose(self.close)
 
     async def hit(self, principal: str, window: int) -> int:
         """Count one request of `principal` in `window`; the window's count so far."""
@@ -105,54 +91,7 @@ class RateLimitCounters:
         return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
     async def _run(self, name: str, params: dict[str, Any]) -> list[Any]:
-        statement = self._statements[name]
-        if not self.db.is_sqlite:
-            async with self._postgresql().connect() as conn:
-                result = await conn.execute(statement, params)
-                return list(result.all()) if result.returns_rows else []
-        connection = await self._sqlite_connection()
-        compiled = self._compiled.get(name)
-        if compiled is None:
-            compiled = self._compiled[name] = statement.compile(dialect=self.db.engine.dialect)
-        values = compiled.construct_params(params)
-        arguments = [values[key] for key in compiled.positiontup]
-        return list(await connection.execute_fetchall(compiled.string, arguments))
-
-    def _postgresql(self) -> AsyncEngine:
-        if self._engine is None:
-            size = max(2, self.db.pool_size // 2)
-            asyncpg = make_url(self.db.url).get_driver_name() == "asyncpg"
-            self._engine = create_async_engine(
-                self.db.url,
-                isolation_level="AUTOCOMMIT",
-                pool_size=size,
-                max_overflow=size,
-                connect_args={"server_settings": {"synchronous_commit": "off"}} if asyncpg else {},
-            )
-        return self._engine
-
-    async def _sqlite_connection(self) -> aiosqlite.Connection:
-        async with self._opening:
-            if self._sqlite is None:
-                path = make_url(self.db.url).database or ":memory:"
-                # isolation_level=None: autocommit, each statement its own transaction.
-                pending = aiosqlite.connect(path, isolation_level=None, timeout=30)
-                # Its worker thread must never keep a process from exiting (as SQLAlchemy
-                # does for its own aiosqlite connections).
-                worker = pending if isinstance(pending, threading.Thread) else pending._thread
-                worker.daemon = True
-                connection = await pending
-                await connection.execute("PRAGMA busy_timeout=30000")
-                self._sqlite = connection
-            return self._sqlite
-
-    async def close(self) -> None:
-        if self._sqlite is not None:
-            await self._sqlite.close()
-            self._sqlite = None
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        return await self._runner.run(self._statements[name], params)
 
 
 def _statements(is_sqlite: bool) -> dict[str, Any]:
@@ -217,6 +156,9 @@ class RateLimitMiddleware:
                 extra={"event": "rate_limit.unavailable"},
             )
             counted = None
+        if kind == "key" and counted is not None:
+            # The key is live: the API need not look it up again (app.core.security).
+            scope.setdefault("state", {})["live_key"] = (who, counted[0])
         if counted is None or counted[1] <= limit:
             await self.app(scope, receive, send)
             return

@@ -8,12 +8,14 @@ brute-force, and every request can look its key up by hash in one indexed read.
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.deps import SessionDep
 from app.core.errors import Forbidden, Unauthorized
@@ -21,6 +23,7 @@ from app.models import ApiKey
 
 Role = Literal["operator", "provider", "enterprise"]
 KEY_PREFIX = "cm_"
+CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def generate_key() -> str:
@@ -47,6 +50,45 @@ class Principal:
         return self.provider_id or self.enterprise_id or self.key_id
 
 
+class _PrincipalCache:
+    """Who each recently seen key acts for, by key id, most recent last.
+
+    A key's role and owner never change after it is made, only whether it is
+    live; so this may be kept, as long as liveness is checked on every request.
+    """
+
+    def __init__(self, size: int = 10_000) -> None:
+        self.size = size
+        self._by_key: OrderedDict[str, Principal] = OrderedDict()
+
+    def remember(self, principal: Principal) -> None:
+        if principal.key_id is None:
+            return
+        self._by_key[principal.key_id] = principal
+        self._by_key.move_to_end(principal.key_id)
+        while len(self._by_key) > self.size:
+            self._by_key.popitem(last=False)
+
+    def get(self, key_id: str) -> Principal | None:
+        return self._by_key.get(key_id)
+
+
+_principals = _PrincipalCache()
+
+
+def _verified_by_rate_limiter(request: Request, digest: str) -> Principal | None:
+    """The principal of a key the rate limiter found live in this request, if known.
+
+    The limiter's count finds the key by its hash, unrevoked, in the statement that
+    counts the request (`app.core.ratelimit`): that is the liveness check, so only
+    the key's owner is needed, which never changes.
+    """
+    live = getattr(request.state, "live_key", None)
+    if live is None or not hmac.compare_digest(live[0], digest):
+        return None
+    return _principals.get(live[1])
+
+
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
 
 
@@ -55,9 +97,8 @@ async def get_principal(
     session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
-    challenge = {"WWW-Authenticate": "Bearer"}
     if credentials is None or not credentials.credentials:
-        raise Unauthorized("send an API key as `Authorization: Bearer <key>`", headers=challenge)
+        raise Unauthorized("send an API key as `Authorization: Bearer <key>`", headers=CHALLENGE)
     secret = credentials.credentials
     operator_key = request.app.state.settings.operator_key
     if operator_key is not None and hmac.compare_digest(
@@ -65,22 +106,26 @@ async def get_principal(
     ):
         principal = Principal(role="operator", key_id="bootstrap")
     else:
-        digest = hash_key(secret)
-        key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
-        # The index finds the row; the final comparison is still constant-time.
-        if (
-            key is None
-            or key.revoked_at is not None
-            or not hmac.compare_digest(key.key_hash, digest)
-        ):
-            raise Unauthorized("the API key is unknown or revoked", headers=challenge)
-        principal = Principal(
-            role=key.role,  # type: ignore[arg-type]
-            key_id=key.id,
-            provider_id=key.provider_id,
-            enterprise_id=key.enterprise_id,
-        )
+        principal = await _key_principal(request, session, hash_key(secret))
     request.state.principal = principal
+    return principal
+
+
+async def _key_principal(request: Request, session: AsyncSession, digest: str) -> Principal:
+    known = _verified_by_rate_limiter(request, digest)
+    if known is not None:
+        return known
+    key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    # The index finds the row; the final comparison is still constant-time.
+    if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
+        raise Unauthorized("the API key is unknown or revoked", headers=CHALLENGE)
+    principal = Principal(
+        role=key.role,  # type: ignore[arg-type]
+        key_id=key.id,
+        provider_id=key.provider_id,
+        enterprise_id=key.enterprise_id,
+    )
+    _principals.remember(principal)
     return principal
 
 

@@ -11,7 +11,7 @@ from app.core.money import ZERO
 from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
 from app.matching import engine
-from app.models import Enterprise, LedgerEntry, Offer, Order, OrderPart
+from app.models import BudgetUsage, Enterprise, LedgerEntry, Offer, Order, OrderPart
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import EnterpriseFacts, effective_cap
 
@@ -56,7 +56,7 @@ async def _capacity(session: AsyncSession) -> list[str]:
 
 
 async def _caps_and_budgets(session: AsyncSession) -> list[str]:
-    programs = {p.id: p for _, p in await subsidy_service.load_programs(session)}
+    programs = {s.program.id: s.program for s in await subsidy_service.load_programs(session)}
     sums: dict[tuple[str, str, int], dict[str, Decimal]] = defaultdict(
         lambda: dict.fromkeys(ledger.KINDS, ZERO)
     )
@@ -96,6 +96,20 @@ async def _caps_and_budgets(session: AsyncSession) -> list[str]:
         budget = programs[program_id].annual_budget
         if budget is not None and used > budget:
             out.append(f"program {program_id} is over its {year} budget: {used} > {budget}")
+    # The usage rows orders check budgets against must equal the ledger's sums.
+    rows = {
+        (program_id, year): used
+        for program_id, year, used in await session.execute(
+            select(BudgetUsage.program_id, BudgetUsage.year, BudgetUsage.used)
+        )
+    }
+    for key in sorted(set(rows) | set(program_year)):
+        kept, summed = rows.get(key, ZERO), program_year.get(key, ZERO)
+        if kept != summed:
+            out.append(
+                f"program {key[0]}, {key[1]}: budget usage says {kept} used, "
+                f"the ledger sums to {summed}"
+            )
     return out
 
 

@@ -13,12 +13,15 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, literal, select, union_all
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import MoneyFen
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.ledger.schemas import VoucherUsage, VoucherUsageItem
-from app.models import Enterprise, LedgerEntry, SubsidyProgram
+from app.models import BudgetUsage, Enterprise, LedgerEntry, SubsidyProgram
 
 KINDS = ("reserve", "settle", "release")
 
@@ -79,13 +82,17 @@ def _sums(whose: str) -> Select[str, str, str, Decimal]:
 _MINE = _sums("enterprise").where(
     LedgerEntry.enterprise_id == bindparam("enterprise_id"), LedgerEntry.year == bindparam("year")
 )
-_MINE_AND_BUDGETS = union_all(
-    _MINE,
-    _sums("program").where(
-        LedgerEntry.year == bindparam("year"),
-        LedgerEntry.program_id.in_(bindparam("program_ids", expanding=True)),
-    ),
+# The budgets as their usage rows keep them (see BudgetUsage), shaped as ledger sums.
+_BUDGETS = select(
+    literal("program").label("whose"),
+    BudgetUsage.program_id,
+    literal("reserve").label("kind"),
+    BudgetUsage.used,
+).where(
+    BudgetUsage.year == bindparam("year"),
+    BudgetUsage.program_id.in_(bindparam("program_ids", expanding=True)),
 )
+_MINE_AND_BUDGETS = union_all(_MINE, _BUDGETS)
 
 
 async def order_balances(
@@ -101,6 +108,71 @@ async def order_balances(
         _fold((p, k, a) for whose, p, k, a in rows if whose == "enterprise"),
         _fold((p, k, a) for whose, p, k, a in rows if whose == "program"),
     )
+
+
+async def programs_used(
+    session: AsyncSession, year: int, program_ids: Iterable[str]
+) -> dict[str, Decimal]:
+    """program id -> subsidy reserved or settled under it in `year` (every enterprise)."""
+    wanted = sorted(set(program_ids))
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(BudgetUsage.program_id, BudgetUsage.used).where(
+            BudgetUsage.year == year, BudgetUsage.program_id.in_(wanted)
+        )
+    )
+    found: dict[str, Decimal] = dict(rows.all())
+    return {p: found.get(p, ZERO) for p in wanted}
+
+
+# How each kind of entry moves a budget's usage: a settlement only turns a
+# reservation into a payment.
+_USAGE_SIGN = {"reserve": 1, "release": -1, "settle": 0}
+
+
+async def append(session: AsyncSession, entries: Sequence[LedgerEntry]) -> None:
+    """Append entries to the ledger, and move the budgets' usage rows with them.
+
+    The rows are changed in a fixed order (program, year), so two transactions
+    writing entries of several programs cannot deadlock on them; each change is an
+    atomic increment, so none is lost.
+    """
+    moves: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
+    for entry_ in entries:
+        session.add(entry_)
+        moves[(entry_.program_id, entry_.year)] += _USAGE_SIGN[entry_.kind] * entry_.amount
+    statement = _usage_upsert(session)
+    for (program_id, year), delta in sorted(moves.items()):
+        if delta:
+            await session.execute(
+                statement, {"usage_program": program_id, "usage_year": year, "delta": delta}
+            )
+
+
+def _usage_upsert(session: AsyncSession) -> Any:
+    dialect = session.get_bind().dialect.name
+    statement = _USAGE_UPSERTS.get(dialect)
+    if statement is None:
+        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
+        table = BudgetUsage.__table__
+        statement = (
+            insert(BudgetUsage)
+            .values(
+                program_id=bindparam("usage_program"),
+                year=bindparam("usage_year"),
+                used=bindparam("delta", type_=MoneyFen()),
+            )
+            .on_conflict_do_update(
+                index_elements=[table.c.program_id, table.c.year],
+                set_={"used": table.c.used + bindparam("delta", type_=MoneyFen())},
+            )
+        )
+        _USAGE_UPSERTS[dialect] = statement
+    return statement
+
+
+_USAGE_UPSERTS: dict[str, Any] = {}
 
 
 def used(balances: dict[str, Balance]) -> dict[str, Decimal]:
@@ -176,7 +248,8 @@ async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int
         relaxed_caps=enterprise_service.relaxed_caps(enterprise),
     )
     items = []
-    for _, program in await subsidy_service.load_programs(session):
+    for stored in await subsidy_service.load_programs(session):
+        program = stored.program
         if program.voucher_type != "compute" and program.id not in balances:
             continue
         balance = balances.get(program.id, Balance())

@@ -27,7 +27,6 @@ from app.core.errors import Conflict, NotFound
 from app.core.money import ZERO
 from app.core.timeutil import today_shanghai
 from app.enterprises import service as enterprise_service
-from app.ledger import budgets
 from app.ledger import service as ledger
 from app.matching import engine
 from app.matching.schemas import MatchOut, MatchPart
@@ -202,12 +201,10 @@ async def build_context(
     session: AsyncSession,
     request: ComputeRequest,
     *,
-    exact_budgets: bool = False,
     enterprise: Enterprise | None = None,
     contract_date: date | None = None,
 ) -> MatchContext:
-    """What pricing needs. `exact_budgets`: sum the programs' budgets over the ledger
-    (an order, under the program locks) instead of reading `app.ledger.budgets`.
+    """What pricing needs.
     `enterprise`: the request's, already read with its cap relaxations (and locked).
     `contract_date`: the Asia/Shanghai day the contract is made (default: today)."""
     if enterprise is None:
@@ -215,8 +212,8 @@ async def build_context(
     if enterprise is None:  # the foreign key makes this a broken invariant
         raise NotFound(f"enterprise {request.enterprise_id} does not exist")
     contract_date = contract_date or today_shanghai()
-    rows = await subsidy_service.load_programs(session)
-    programs = [program for _, program in rows]
+    stored = await subsidy_service.load_programs(session)
+    programs = [s.program for s in stored]
     facts = EnterpriseFacts(
         region_code=enterprise.region_code,
         is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
@@ -235,22 +232,17 @@ async def build_context(
     ]
     # The highest rate any program open to this enterprise and purpose can pay today.
     open_rates = [p.max_rate for p in open_programs]
-    # Only these programs can pay, so only their budgets can cap a subsidy: the others'
-    # sums (the ledger's largest read) are not needed.
+    # Only these programs can pay, so only their budgets can cap a subsidy.
     budgeted = [p.id for p in open_programs if p.annual_budget is not None]
-    if exact_budgets:
-        mine, spent = await ledger.order_balances(session, enterprise.id, year, budgeted)
-        enterprise_used, budget_used = ledger.used(mine), ledger.used(spent)
-    else:
-        enterprise_used = ledger.used(
-            await ledger.enterprise_balances(session, enterprise.id, year)
-        )
-        budget_used = await budgets.programs_used(session, year, budgeted)
+    # The enterprise's balances and those budgets' usage rows, in one read (an order
+    # reads them under the program locks).
+    mine, spent = await ledger.order_balances(session, enterprise.id, year, budgeted)
+    enterprise_used, budget_used = ledger.used(mine), ledger.used(spent)
     return MatchContext(
         request=request,
         enterprise=facts,
         programs=programs,
-        program_versions={row.id: row.version for row, _ in rows},
+        program_versions={s.program.id: s.version for s in stored},
         contract_date=contract_date,
         enterprise_used=enterprise_used,
         budget_used=budget_used,

@@ -6,7 +6,7 @@ from app.models.catalog import Accelerator
 from app.models.compute_request import ComputeRequest
 from app.models.enterprise import CapRelaxation, Enterprise
 from app.models.idempotency import IdempotencyRecord
-from app.models.ledger import LedgerEntry
+from app.models.ledger import BudgetUsage, LedgerEntry
 from app.models.offer import Offer
 from app.models.order import Order, OrderPart, Quote
 from app.models.provider import Listing, Provider, ProviderList
@@ -17,6 +17,7 @@ __all__ = [
     "Accelerator",
     "ApiKey",
     "AuditEntry",
+    "BudgetUsage",
     "CapRelaxation",
     "ComputeRequest",
     "Enterprise",

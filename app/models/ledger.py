@@ -23,8 +23,6 @@ class LedgerEntry(Base):
         # Covering indexes for the balances (sums by program and kind): no table reads.
         Index("ix_ledger_year_program", "year", "program_id", "kind", "amount"),
         Index("ix_ledger_enterprise_year", "enterprise_id", "year", "program_id", "kind", "amount"),
-        # The entries of the last minutes (app.ledger.budgets).
-        Index("ix_ledger_recent", "year", "created_at", "program_id", "kind", "amount"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -36,3 +34,19 @@ class LedgerEntry(Base):
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal] = mapped_column(MoneyFen)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BudgetUsage(Base):
+    """What each program's budget has used in a year: Σ reserve − Σ release over every
+    enterprise's ledger entries, kept up to date in the transaction that writes them.
+
+    Placing an order checks the budget against this one row under the program's lock,
+    instead of summing a ledger that grows all year; `check-invariants` proves it
+    equal to the sums.
+    """
+
+    __tablename__ = "budget_usage"
+
+    program_id: Mapped[str] = mapped_column(ForeignKey("subsidy_programs.id"), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    used: Mapped[Decimal] = mapped_column(MoneyFen)

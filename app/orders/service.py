@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -32,6 +33,7 @@ from app.matching.schemas import MatchOut
 from app.models import (
     ComputeRequest,
     Enterprise,
+    LedgerEntry,
     Listing,
     Offer,
     Order,
@@ -49,8 +51,9 @@ log = logging.getLogger("computematch.orders")
 # The statements of placing an order, built once (building one costs more than running
 # it, and a built one keeps its cache key).
 _QUOTE_AND_REQUEST = (
-    select(Quote, ComputeRequest)
+    select(Quote, ComputeRequest, Order.id)
     .join(ComputeRequest, ComputeRequest.id == Quote.request_id)
+    .outerjoin(Order, Order.quote_id == Quote.id)
     .where(Quote.id == bindparam("quote_id"))
 )
 # The offers locked, with their provider's status and its lists on the contract day
@@ -71,7 +74,6 @@ _LOCK_OFFERS = (
     .order_by(Offer.id)
     .with_for_update(of=Offer)
 )
-_ORDER_OF_QUOTE = select(Order.id).where(Order.quote_id == bindparam("quote_id"))
 _HOLDS = select(OrderPart.start, OrderPart.end, OrderPart.cards).where(
     OrderPart.offer_id == bindparam("offer_id"),
     OrderPart.holding.is_(True),
@@ -196,27 +198,26 @@ def _parts_of(match: MatchOut) -> list[dict[str, Any]]:
     ]
 
 
-def _book(
-    session: AsyncSession,
-    order: Order,
-    part: OrderPart,
-    year: int | None,
-    kind: str,
-    amount: Decimal,
-) -> None:
-    """Append one voucher-ledger entry for a part; nothing when it has no program or amount."""
-    if part.program_id is not None and year is not None and amount > 0:
-        session.add(
-            ledger.entry(
-                enterprise_id=order.enterprise_id,
-                program_id=part.program_id,
-                year=year,
-                order_id=order.id,
-                part_id=part.id,
-                kind=kind,
-                amount=amount,
-            )
+def _entries(
+    order: Order, part: OrderPart, year: int | None, *moves: tuple[str, Decimal]
+) -> list[LedgerEntry]:
+    """A part's voucher-ledger entries, one per (kind, amount); none for an amount of
+    zero or a part without a program."""
+    if part.program_id is None or year is None:
+        return []
+    return [
+        ledger.entry(
+            enterprise_id=order.enterprise_id,
+            program_id=part.program_id,
+            year=year,
+            order_id=order.id,
+            part_id=part.id,
+            kind=kind,
+            amount=amount,
         )
+        for kind, amount in moves
+        if amount > 0
+    ]
 
 
 async def _after_capacity_hold() -> None:
@@ -226,13 +227,14 @@ async def _after_capacity_hold() -> None:
 async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
     if principal.role == "provider":
         raise Forbidden("orders are placed by enterprises")
-    # The quote and its request in one read; each answers 404 to whom may not see it.
+    # The quote, its request and any order already placed on it, in one read; the quote
+    # and the request answer 404 to whom may not see them.
     found = (await session.execute(_QUOTE_AND_REQUEST, {"quote_id": quote_id})).first()
     if found is None or not (
         principal.is_operator or principal.enterprise_id == found[0].enterprise_id
     ):
         raise NotFound(f"quote {quote_id} does not exist")
-    quote, request = found
+    quote, request, taken = found
     now = utcnow()
     if quote.expires_at <= now:
         raise OrderConflict(
@@ -245,6 +247,8 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         raise OrderConflict(
             f"compute request {request.id} is {request.status}", reason="request_closed"
         )
+    if taken is not None:
+        raise OrderConflict(f"quote {quote.id} was already ordered ({taken})", reason="quote_used")
     match = MatchOut.model_validate(quote.match)
     parts = _parts_of(match)
 
@@ -260,10 +264,6 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         lists = provider_lists.setdefault(offer.provider_id, set())
         if list_id is not None:
             lists.add(list_id)
-    # Checked under the locks, so two orders racing on one quote cannot both pass.
-    taken = await session.scalar(_ORDER_OF_QUOTE, {"quote_id": quote.id})
-    if taken is not None:
-        raise OrderConflict(f"quote {quote.id} was already ordered ({taken})", reason="quote_used")
     for part in parts:
         locked = offers.get(part["offer_id"])
         if locked is None or locked[0].status != "active" or locked[1] != "listed":
@@ -293,9 +293,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         .unique()
         .scalar_one()
     )
-    # Balances read after the locks, the budgets summed over the ledger.
+    # Balances and budgets' usage read after the locks.
     ctx = await matching.build_context(
-        session, request, exact_budgets=True, enterprise=enterprise, contract_date=contract_date
+        session, request, enterprise=enterprise, contract_date=contract_date
     )
     # The lists came with the offers; a provider of a part is always one of theirs.
     ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
@@ -385,12 +385,22 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         )
         rows.append(row)
         session.add(row)
-    await session.flush()
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # One order per quote (a unique key): of two orders racing on one quote, both
+        # past the check above, the second finds the first's row here (on PostgreSQL,
+        # once the first commits).
+        if "quote_id" not in str(exc.orig):
+            raise
+        raise OrderConflict(f"quote {quote_id} was already ordered", reason="quote_used") from None
     await _after_capacity_hold()
     year = ctx.contract_date.year
-    for row in rows:
-        _book(session, order, row, year, "reserve", row.subsidy_amount)
-    await session.flush()
+    await ledger.append(
+        session,
+        [e for row in rows for e in _entries(order, row, year, ("reserve", row.subsidy_amount))],
+    )
+    # The reservations and the audit entry are written with the commit.
     await audit.record(
         session,
         principal,
@@ -478,9 +488,11 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
             f"order {order.id} is {order.status}; only a reserved order can be cancelled"
         )
     year = await ledger.reservation_year(session, order.id)
+    released = []
     for part in order.parts:
         part.holding = False
-        _book(session, order, part, year, "release", part.subsidy_amount)
+        released += _entries(order, part, year, ("release", part.subsidy_amount))
+    await ledger.append(session, released)
     order.status = "cancelled"
     order.cancelled_at = utcnow()
     order.version += 1
@@ -540,6 +552,7 @@ async def complete_order(
         raise Conflict(f"order {order.id} is {order.status}; only a reserved order completes")
     year = await ledger.reservation_year(session, order.id)
     total_subsidy = ZERO
+    entries = []
     for part, part_executed in zip(order.parts, _split_executed(order, executed), strict=True):
         reserved = part.subsidy_amount
         if part.base in ("executed_amount", "settled_amount"):
@@ -550,8 +563,8 @@ async def complete_order(
         part.executed_amount = part_executed
         part.settled_subsidy = settled
         total_subsidy += settled
-        _book(session, order, part, year, "settle", settled)
-        _book(session, order, part, year, "release", reserved - settled)
+        entries += _entries(order, part, year, ("settle", settled), ("release", reserved - settled))
+    await ledger.append(session, entries)
     before = {"status": order.status, "subsidy_amount": str(order.subsidy_amount)}
     order.status = "completed"
     order.executed_amount = executed

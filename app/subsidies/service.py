@@ -1,11 +1,13 @@
 """Subsidy programs as data: storage, operator changes, and what-if quotes."""
 
 import logging
+import weakref
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import audit
@@ -61,20 +63,67 @@ def to_program(row: SubsidyProgram) -> Program:
     return Program.from_data(row_data(row))
 
 
-async def load_programs(session: AsyncSession) -> list[tuple[SubsidyProgram, Program]]:
-    # A handful of rows: read them fresh so that a change takes effect on the next
-    # request in every process, with no cache to invalidate.
-    rows = (await session.scalars(select(SubsidyProgram).order_by(SubsidyProgram.id))).all()
-    return [(row, to_program(row)) for row in rows]
+@dataclass(frozen=True)
+class StoredProgram:
+    """A program as the rule engine reads it, and the stored version it came from."""
+
+    version: int
+    program: Program
+
+
+# What identifies the table's state: every change through the API raises a version (and
+# programs are never deleted), so any change moves the count or the sum; the newest
+# update time covers rows replaced by other means (a test's reset, a restore).
+_PROGRAMS_STATE = select(
+    func.count(),
+    func.coalesce(func.sum(SubsidyProgram.version), 0),
+    func.max(SubsidyProgram.updated_at),
+)
+
+
+class ProgramCache:
+    """Parsed programs, kept per process and checked against the table on every use.
+
+    Every match, order and what-if quote needs every program; parsing them each
+    time cost more than pricing. The check is one aggregate row read in the
+    caller's transaction, so a change made by any process is seen by the next
+    request of every process, never a moment later.
+    """
+
+    def __init__(self) -> None:
+        self._state: tuple[Any, ...] | None = None
+        self._programs: tuple[StoredProgram, ...] = ()
+
+    async def load(self, session: AsyncSession) -> list[StoredProgram]:
+        state = tuple((await session.execute(_PROGRAMS_STATE)).one())
+        if state != self._state:
+            rows = (await session.scalars(select(SubsidyProgram).order_by(SubsidyProgram.id))).all()
+            # Read after the state: a change in between is seen again at the next check.
+            self._programs = tuple(StoredProgram(row.version, to_program(row)) for row in rows)
+            self._state = state
+        return list(self._programs)
+
+
+# One cache per database (engine): the tests run several apps in one process.
+_caches: "weakref.WeakKeyDictionary[Any, ProgramCache]" = weakref.WeakKeyDictionary()
+
+
+async def load_programs(session: AsyncSession) -> list[StoredProgram]:
+    """Every stored program, by id, as it is in the database now."""
+    engine = session.sync_session.get_bind()
+    cache = _caches.get(engine)
+    if cache is None:
+        cache = _caches[engine] = ProgramCache()
+    return await cache.load(session)
 
 
 async def programs_out(session: AsyncSession, rows: list[SubsidyProgram]) -> list[ProgramOut]:
     year = today_shanghai().year
-    balances = await ledger.program_balances(session, year, [r.id for r in rows])
+    used = await ledger.programs_used(session, year, [r.id for r in rows])
     return [
         program_out(
             to_program(r),
-            budget_used=balances[r.id].used if r.id in balances else Decimal("0.00"),
+            budget_used=used.get(r.id, Decimal("0.00")),
             version=r.version,
             updated_at=r.updated_at,
         )
@@ -191,9 +240,10 @@ async def update_program(
 async def what_if(session: AsyncSession, payload: SubsidyQuoteRequest) -> SubsidyQuoteResponse:
     """The subsidy under the programs stored now, with the stated prior claims in place
     of the ledger; program budgets as recorded for the contract's year."""
-    programs = [program for _, program in await load_programs(session)]
-    budgets = await ledger.program_balances(session, payload.contract_date.year)
+    programs = [stored.program for stored in await load_programs(session)]
+    budgeted = [p.id for p in programs if p.annual_budget is not None]
+    budgets = await ledger.programs_used(session, payload.contract_date.year, budgeted)
     enterprise, provider, contract = payload.to_facts()
-    usage = Usage(enterprise_used=dict(payload.already_claimed), budget_used=ledger.used(budgets))
+    usage = Usage(enterprise_used=dict(payload.already_claimed), budget_used=budgets)
     result = evaluate(programs, enterprise, provider, contract, usage)
     return quote_response(payload.gross_amount, result)

@@ -1,16 +1,16 @@
-"""The budget usage a match reads (app.ledger.budgets) equals the ledger's sums exactly,
-on either side of its watermark and across its refresh."""
+"""The budget usage rows orders check against (BudgetUsage) equal the ledger's sums
+after every kind of entry, and check-invariants notices when they do not."""
 
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
+from sqlalchemy import update
 
 from app.core.timeutil import today_shanghai
-from app.ledger import budgets
 from app.ledger import service as ledger
+from app.ledger.invariants import check
+from app.models import BudgetUsage
 from tests.factories import bearer, create_request
 from tests.orders.test_flow import market, order, quote_for
 
@@ -20,9 +20,9 @@ PROGRAMS = ["binjiang-compute-2025", "hz-city-compute-2024", "zj-province-comput
 async def both(db: Any) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
     year = today_shanghai().year
     async with db.sessionmaker() as session:
-        exact = ledger.used(await ledger.program_balances(session, year, PROGRAMS))
-        fast = await budgets.programs_used(session, year, PROGRAMS)
-    return {p: exact.get(p, Decimal("0.00")) for p in PROGRAMS}, fast
+        summed = ledger.used(await ledger.program_balances(session, year, PROGRAMS))
+        kept = await ledger.programs_used(session, year, PROGRAMS)
+    return {p: summed.get(p, Decimal("0.00")) for p in PROGRAMS}, kept
 
 
 async def place(client: AsyncClient, enterprise: dict[str, Any], offer: dict[str, Any]) -> Any:
@@ -32,29 +32,53 @@ async def place(client: AsyncClient, enterprise: dict[str, Any], offer: dict[str
     return placed.json()
 
 
-async def test_budget_usage_is_exact_across_the_watermark(
-    client: AsyncClient, db: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The watermark at "now": what exists at the first read is the summed part.
-    monkeypatch.setattr(budgets, "MARGIN", timedelta(0))
-    _, offer, enterprise = await market(client, cards_total=64)
+async def test_budget_usage_follows_every_entry(client: AsyncClient, db: Any) -> None:
+    provider, offer, enterprise = await market(client, cards_total=64)
     first = await place(client, enterprise, offer)
-    exact, fast = await both(db)
-    assert fast == exact
-    assert exact["binjiang-compute-2025"] > 0
-    # Written after the watermark: counted from the recent entries.
-    await place(client, enterprise, offer)
-    exact, fast = await both(db)
-    assert fast == exact
+    summed, kept = await both(db)
+    assert kept == summed
+    assert kept["binjiang-compute-2025"] == Decimal(first["subsidy"]["amount"]) > 0
+    second = await place(client, enterprise, offer)
+    third = await place(client, enterprise, offer)
+    summed, kept = await both(db)
+    assert kept == summed
+    # A release gives the reservation back.
     cancelled = await client.post(
         f"/v1/orders/{first['id']}/cancel", headers=bearer(enterprise["api_key"])
     )
     assert cancelled.status_code == 200, cancelled.text
-    exact, fast = await both(db)
-    assert fast == exact
-    # A refresh sums the old part again from scratch.
-    monkeypatch.setattr(budgets, "REFRESH", timedelta(0))
-    exact, fast = await both(db)
-    assert fast == exact
+    summed, kept = await both(db)
+    assert kept == summed
+    # A settlement below the reservation releases the rest; a settlement moves nothing.
+    gross = Decimal(second["gross_amount"])
+    done = await client.post(
+        f"/v1/orders/{second['id']}/complete",
+        json={"executed_amount": str(gross / 2)},
+        headers=bearer(provider["api_key"]),
+    )
+    assert done.status_code == 200, done.text
+    summed, kept = await both(db)
+    assert kept == summed
+    expected = Decimal(done.json()["subsidy"]["amount"]) + Decimal(third["subsidy"]["amount"])
+    assert kept["binjiang-compute-2025"] == expected
     async with db.sessionmaker() as session:
-        assert await budgets.programs_used(session, today_shanghai().year, []) == {}
+        assert await check(session) == []
+        assert await ledger.programs_used(session, today_shanghai().year, []) == {}
+
+
+async def test_a_usage_row_out_of_step_with_the_ledger_is_reported(
+    client: AsyncClient, db: Any
+) -> None:
+    _, offer, enterprise = await market(client, cards_total=64)
+    await place(client, enterprise, offer)
+    async with db.sessionmaker() as session:
+        await session.execute(
+            update(BudgetUsage)
+            .where(BudgetUsage.program_id == "binjiang-compute-2025")
+            .values(used=BudgetUsage.used - 1)
+        )
+        await session.commit()
+        problems = await check(session)
+    assert len(problems) == 1
+    assert "binjiang-compute-2025" in problems[0]
+    assert "budget usage" in problems[0]

@@ -70,6 +70,31 @@ async def test_forty_orders_race_for_ten_cards(client: AsyncClient, db: Any) -> 
         assert await check(session) == []
 
 
+async def test_one_quote_placed_at_once_many_times_makes_one_order(
+    client: AsyncClient, db: Any
+) -> None:
+    # No Idempotency-Key: only the one-order-per-quote rule stands between these.
+    provider = await create_provider(client, lists=("binjiang-compute-partner",))
+    offer = await create_offer(client, provider, cards_total=64)
+    enterprise = await create_enterprise(client)
+    q = await quote(client, enterprise, offer, cards=1, hours=48, latest_start=T0.isoformat())
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/v1/orders", json={"quote_id": q["id"]}, headers=bearer(enterprise["api_key"])
+            )
+            for _ in range(8)
+        )
+    )
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201] + [409] * 7, statuses
+    assert {r.json()["reason"] for r in responses if r.status_code == 409} == {"quote_used"}
+    async with db.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 1
+        assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
+        assert await check(session) == []
+
+
 async def test_twelve_enterprises_race_for_a_small_budget(client: AsyncClient, db: Any) -> None:
     budget = Decimal("10000.00")
     created = await client.post(

@@ -1,7 +1,9 @@
 """Cross-cutting conventions of api.md: problems, pagination, idempotency, body limits."""
 
+import hashlib
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -10,6 +12,8 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.core.db import Database
+from app.core.middleware import PENDING_TIMEOUT
+from app.core.timeutil import utcnow
 from app.main import create_app
 from app.models import IdempotencyRecord
 from tests.factories import OPERATOR, bearer, create_offer, create_provider, credit_code, offer_body
@@ -230,6 +234,67 @@ async def test_secrets_are_not_stored_in_idempotency_records(
     )
     assert again.status_code == 201
     assert again.json() == made.json()
+
+
+async def _pending_record(
+    db: Database, authorization: str, key: str, body: bytes, *, age: timedelta
+) -> None:
+    """A record as the claim of a request to POST /v1/offers leaves it, `age` ago: what a
+    process killed in the middle of that request leaves behind."""
+    fingerprint = hashlib.sha256(b"POST /v1/offers\n" + body).hexdigest()
+    async with db.sessionmaker() as session:
+        session.add(
+            IdempotencyRecord(
+                scope=hashlib.sha256(authorization.encode()).hexdigest(),
+                key=hashlib.sha256(key.encode()).hexdigest(),
+                fingerprint=fingerprint,
+                state="pending",
+                created_at=utcnow() - age,
+            )
+        )
+        await session.commit()
+
+
+async def test_a_request_still_in_progress_answers_409(client: AsyncClient, db: Database) -> None:
+    provider = await create_provider(client)
+    auth = bearer(provider["api_key"])
+    body = json.dumps(offer_body()).encode()
+    await _pending_record(db, auth["Authorization"], "in-flight", body, age=timedelta(seconds=5))
+    resp = await client.post(
+        "/v1/offers",
+        content=body,
+        headers={**auth, "Idempotency-Key": "in-flight", "Content-Type": "application/json"},
+    )
+    problem = assert_problem(resp, 409)
+    assert problem["type"].endswith("idempotency-in-progress")
+    assert resp.headers["retry-after"] == "1"
+    assert await count_offers(db) == 0
+
+
+async def test_a_pending_record_left_by_a_dead_process_is_taken_over(
+    client: AsyncClient, db: Database
+) -> None:
+    provider = await create_provider(client)
+    auth = bearer(provider["api_key"])
+    body = json.dumps(offer_body()).encode()
+    stale = PENDING_TIMEOUT + timedelta(seconds=5)
+    await _pending_record(db, auth["Authorization"], "orphaned", body, age=stale)
+    headers = {**auth, "Idempotency-Key": "orphaned", "Content-Type": "application/json"}
+    first = await client.post("/v1/offers", content=body, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await client.post("/v1/offers", content=body, headers=headers)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert await count_offers(db) == 1
+    # Another body under the same key is still refused, stale or not.
+    await _pending_record(db, auth["Authorization"], "orphaned-2", body, age=stale)
+    other = json.dumps(offer_body(cards_total=3)).encode()
+    resp = await client.post(
+        "/v1/offers", content=other, headers={**headers, "Idempotency-Key": "orphaned-2"}
+    )
+    assert_problem(resp, 422)
+    assert await count_offers(db) == 1
 
 
 async def test_idempotency_key_header_is_bounded(client: AsyncClient, db: Database) -> None:

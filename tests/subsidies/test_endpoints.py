@@ -1,10 +1,15 @@
 """Endpoint tests for voucher programs and what-if quotes (policies.md)."""
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
-from httpx import AsyncClient
+from httpx import ASGITransport, AsyncClient
 
+from app.config import Settings
+from app.core.db import Database
+from app.main import create_app
+from app.subsidies.service import load_programs
 from tests.factories import OPERATOR, bearer, create_provider
 
 
@@ -370,3 +375,47 @@ async def test_activating_the_draft_makes_it_apply(client: AsyncClient) -> None:
     after = await client.post("/v1/subsidy-quotes", json=body, headers=OPERATOR)
     assert after.json()["subsidy"]["program_id"] == "binjiang-hzaicc-2024-draft"
     assert after.json()["subsidy"]["amount"] == "50000.00"
+
+
+async def test_a_change_made_by_another_process_applies_to_the_next_quote(
+    client: AsyncClient, settings: Settings
+) -> None:
+    # Two apps on one database stand for two worker processes, each with its own
+    # program cache: a retirement through one is priced by the other at once.
+    other = create_app(settings)
+    try:
+        async with AsyncClient(transport=ASGITransport(app=other), base_url="http://t") as peer:
+            before = await peer.post("/v1/subsidy-quotes", json=quote_body(), headers=OPERATOR)
+            assert before.json()["subsidy"]["program_id"] == "binjiang-compute-2025"
+            retire = await client.patch(
+                "/v1/subsidy-programs/binjiang-compute-2025",
+                json={"status": "retired"},
+                headers=OPERATOR,
+            )
+            assert retire.status_code == 200
+            after = await peer.post("/v1/subsidy-quotes", json=quote_body(), headers=OPERATOR)
+            assert after.json()["subsidy"]["program_id"] == "hz-city-compute-2024"
+    finally:
+        await other.state.db.dispose()
+
+
+async def test_programs_are_parsed_once_until_the_table_changes(
+    client: AsyncClient, db: Database
+) -> None:
+    async with db.sessionmaker() as session:
+        first = await load_programs(session)
+        again = await load_programs(session)
+    # Unchanged: the very same parsed programs, not a new parse.
+    assert [s.program for s in again] == [s.program for s in first]
+    assert all(a.program is b.program for a, b in zip(first, again, strict=True))
+    changed = await client.patch(
+        "/v1/subsidy-programs/hz-city-compute-2024",
+        json={"enterprise_annual_cap": "900000.00"},
+        headers=OPERATOR,
+    )
+    assert changed.status_code == 200, changed.text
+    async with db.sessionmaker() as session:
+        after = {s.program.id: s for s in await load_programs(session)}
+    city = after["hz-city-compute-2024"]
+    assert city.program.enterprise_annual_cap == Decimal("900000.00")
+    assert city.version == 2
