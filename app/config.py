@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_origins)] = Field(
         default_factory=list
     )
-    db_pool_size: int = Field(10, ge=1)
+    db_pool_size: int = Field(20, ge=1)
     sql_echo: bool = False
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR"],

@@ -90,11 +90,14 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    # No pool_pre_ping: it costs a round trip on every checkout (three per order). A
-    # connection found dead fails its one request, and SQLAlchemy then invalidates the
-    # whole pool, so a database restart costs each process one failed request.
+    # No overflow: an overflow connection is closed as soon as it is returned, so under
+    # a load just past the pool every few requests paid for a new connection (and the
+    # server for a new backend); past the pool, a request waits for a connection.
+    # No pool_pre_ping: it costs a round trip on every checkout. A connection found dead
+    # fails its one request, and SQLAlchemy then invalidates the whole pool, so a
+    # database restart costs each process one failed request.
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
+        url, echo=echo, pool_size=pool_size, max_overflow=0, pool_recycle=3600
     )
 
 
@@ -216,6 +219,8 @@ class StatementRunner:
 
     def _postgresql(self) -> AsyncEngine:
         if self._engine is None:
+            # Each statement holds its connection for one round trip: half the
+            # request pool serves as many requests; no overflow (see create_engine).
             size = max(2, self.db.pool_size // 2)
             asyncpg = make_url(self.db.url).get_driver_name() == "asyncpg"
             settings = {} if self.durable else {"synchronous_commit": "off"}
@@ -223,7 +228,7 @@ class StatementRunner:
                 self.db.url,
                 isolation_level="AUTOCOMMIT",
                 pool_size=size,
-                max_overflow=size,
+                max_overflow=0,
                 pool_recycle=3600,
                 connect_args={"server_settings": settings} if asyncpg and settings else {},
             )

@@ -7,7 +7,7 @@ For one enterprise, program and year:
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -21,7 +21,7 @@ from app.core.db import MoneyFen
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.ledger.schemas import VoucherUsage, VoucherUsageItem
-from app.models import BudgetUsage, Enterprise, LedgerEntry, SubsidyProgram
+from app.models import BudgetUsage, Enterprise, LedgerEntry
 
 KINDS = ("reserve", "settle", "release")
 
@@ -131,8 +131,20 @@ async def programs_used(
 _USAGE_SIGN = {"reserve": 1, "release": -1, "settle": 0}
 
 
-async def append(session: AsyncSession, entries: Sequence[LedgerEntry]) -> None:
+async def append(
+    session: AsyncSession,
+    entries: Sequence[LedgerEntry],
+    *,
+    budgets: Mapping[str, Decimal | None] | None = None,
+) -> list[str]:
     """Append entries to the ledger, and move the budgets' usage rows with them.
+
+    With `budgets` (program id -> annual budget, None for none), a usage row is
+    raised only while it stays within its budget, in the same atomic statement
+    that raises it: what it returns are the programs whose budget the entries
+    would overspend, and for which nothing was raised; the caller then rolls back.
+    So placing an order need not lock a program for the whole of its transaction:
+    the row is locked from this statement to the commit.
 
     The rows are changed in a fixed order (program, year), so two transactions
     writing entries of several programs cannot deadlock on them; each change is an
@@ -140,39 +152,54 @@ async def append(session: AsyncSession, entries: Sequence[LedgerEntry]) -> None:
     """
     moves: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
     for entry_ in entries:
-        session.add(entry_)
         moves[(entry_.program_id, entry_.year)] += _USAGE_SIGN[entry_.kind] * entry_.amount
-    statement = _usage_upsert(session)
+    session.add_all(entries)
+    await session.flush()
+    statements = _usage_statements(session)
+    over = []
     for (program_id, year), delta in sorted(moves.items()):
-        if delta:
-            await session.execute(
-                statement, {"usage_program": program_id, "usage_year": year, "delta": delta}
-            )
+        if not delta:
+            continue
+        budget = budgets.get(program_id) if budgets is not None and delta > 0 else None
+        params = {"usage_program": program_id, "usage_year": year, "delta": delta}
+        if budget is None:
+            await session.execute(statements["add"], params)
+            continue
+        within = (
+            delta <= budget
+            and (
+                await session.execute(statements["add_within"], {**params, "budget": budget})
+            ).first()
+        )
+        if not within:
+            over.append(program_id)
+    return over
 
 
-def _usage_upsert(session: AsyncSession) -> Any:
+def _usage_statements(session: AsyncSession) -> dict[str, Any]:
     dialect = session.get_bind().dialect.name
-    statement = _USAGE_UPSERTS.get(dialect)
-    if statement is None:
+    statements = _USAGE_STATEMENTS.get(dialect)
+    if statements is None:
         insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
         table = BudgetUsage.__table__
-        statement = (
-            insert(BudgetUsage)
-            .values(
-                program_id=bindparam("usage_program"),
-                year=bindparam("usage_year"),
-                used=bindparam("delta", type_=MoneyFen()),
-            )
-            .on_conflict_do_update(
-                index_elements=[table.c.program_id, table.c.year],
-                set_={"used": table.c.used + bindparam("delta", type_=MoneyFen())},
-            )
+        delta = bindparam("delta", type_=MoneyFen())
+        add = insert(BudgetUsage).values(
+            program_id=bindparam("usage_program"), year=bindparam("usage_year"), used=delta
         )
-        _USAGE_UPSERTS[dialect] = statement
-    return statement
+        raised = {"used": table.c.used + delta}
+        index = [table.c.program_id, table.c.year]
+        statements = _USAGE_STATEMENTS[dialect] = {
+            "add": add.on_conflict_do_update(index_elements=index, set_=raised),
+            "add_within": add.on_conflict_do_update(
+                index_elements=index,
+                set_=raised,
+                where=table.c.used + delta <= bindparam("budget", type_=MoneyFen()),
+            ).returning(table.c.used),
+        }
+    return statements
 
 
-_USAGE_UPSERTS: dict[str, Any] = {}
+_USAGE_STATEMENTS: dict[str, dict[str, Any]] = {}
 
 
 def used(balances: dict[str, Balance]) -> dict[str, Decimal]:
@@ -202,26 +229,6 @@ def entry(
         part_id=part_id,
         kind=kind,
         amount=amount,
-    )
-
-
-_LOCK_PROGRAMS = (
-    select(SubsidyProgram.id)
-    .where(SubsidyProgram.id.in_(bindparam("program_ids", expanding=True)))
-    .order_by(SubsidyProgram.id)
-    .with_for_update()
-)
-
-
-async def lock_programs(session: AsyncSession, program_ids: Sequence[str]) -> None:
-    """Queue behind other writers of these programs' budgets (fixed order: by id)."""
-    await session.execute(_LOCK_PROGRAMS, {"program_ids": sorted(program_ids)})
-
-
-async def lock_enterprise(session: AsyncSession, enterprise_id: str) -> None:
-    """Queue behind other writers of this enterprise's caps."""
-    await session.execute(
-        select(Enterprise.id).where(Enterprise.id == enterprise_id).with_for_update()
     )
 
 

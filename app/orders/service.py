@@ -281,19 +281,17 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
                 reason="capacity",
             )
 
-    # 2. Subsidy: lock the programs and the enterprise, then re-derive it from the ledger.
+    # 2. Subsidy: lock the enterprise, then re-derive it from the ledger. The enterprise
+    # is locked as it is read: its caps are what the lock guards. The budgets are
+    # guarded where they are spent (below), so no program is locked for long.
     program_ids = sorted({p["subsidy"].program_id for p in parts if p["subsidy"].program_id})
-    enterprise_stmt = _ENTERPRISE
-    if program_ids:
-        await ledger.lock_programs(session, program_ids)
-        # The enterprise is locked as it is read (its caps are what the lock guards).
-        enterprise_stmt = _LOCK_ENTERPRISE
+    enterprise_stmt = _LOCK_ENTERPRISE if program_ids else _ENTERPRISE
     enterprise = (
         (await session.execute(enterprise_stmt, {"enterprise_id": request.enterprise_id}))
         .unique()
         .scalar_one()
     )
-    # Balances and budgets' usage read after the locks.
+    # The enterprise's balances after its lock; the budgets' usage as it is now.
     ctx = await matching.build_context(
         session, request, enterprise=enterprise, contract_date=contract_date
     )
@@ -395,12 +393,6 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             raise
         raise OrderConflict(f"quote {quote_id} was already ordered", reason="quote_used") from None
     await _after_capacity_hold()
-    year = ctx.contract_date.year
-    await ledger.append(
-        session,
-        [e for row in rows for e in _entries(order, row, year, ("reserve", row.subsidy_amount))],
-    )
-    # The reservations and the audit entry are written with the commit.
     await audit.record(
         session,
         principal,
@@ -413,6 +405,20 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             "subsidy_amount": str(order.subsidy_amount),
         },
     )
+    # Last before the commit: each budget is raised only if it still covers the
+    # reservation, in one atomic statement that holds its row until the commit.
+    year = ctx.contract_date.year
+    over = await ledger.append(
+        session,
+        [e for row in rows for e in _entries(order, row, year, ("reserve", row.subsidy_amount))],
+        budgets={p.id: p.annual_budget for p in ctx.programs},
+    )
+    if over:
+        raise OrderConflict(
+            f"the budget of {', '.join(over)} no longer covers the quoted subsidy; "
+            "take a new quote",
+            reason="subsidy",
+        )
     log.info(
         "order placed: %s quote=%s gross=%s subsidy=%s",
         order.id,

@@ -82,3 +82,41 @@ async def test_a_usage_row_out_of_step_with_the_ledger_is_reported(
     assert len(problems) == 1
     assert "binjiang-compute-2025" in problems[0]
     assert "budget usage" in problems[0]
+
+
+async def test_a_reservation_is_refused_where_it_would_overspend_the_budget(
+    client: AsyncClient, db: Any
+) -> None:
+    # The statement that raises a budget's usage checks the budget itself, so two
+    # orders that both read room for themselves cannot both take it.
+    _, offer, enterprise = await market(client, cards_total=64)
+    placed = await place(client, enterprise, offer)
+    program = "binjiang-compute-2025"
+    year = today_shanghai().year
+    used = Decimal(placed["subsidy"]["amount"])
+    more = Decimal("100.00")
+
+    def reserve() -> list[Any]:
+        return [
+            ledger.entry(
+                enterprise_id=enterprise["id"],
+                program_id=program,
+                year=year,
+                order_id=placed["id"],
+                part_id="opt_extra",
+                kind="reserve",
+                amount=more,
+            )
+        ]
+
+    async with db.sessionmaker() as session:
+        over = await ledger.append(
+            session, reserve(), budgets={program: used + more - Decimal("0.01")}
+        )
+        assert over == [program]
+        assert (await ledger.programs_used(session, year, [program]))[program] == used
+        await session.rollback()
+    async with db.sessionmaker() as session:
+        assert await ledger.append(session, reserve(), budgets={program: used + more}) == []
+        assert (await ledger.programs_used(session, year, [program]))[program] == used + more
+        await session.rollback()
