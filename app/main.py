@@ -164,7 +164,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TextGuardMiddleware)  # NUL and lone surrogates: 422 before any query
     app.add_middleware(RateLimitMiddleware, db=db, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    metrics.install(app, settings, db)  # GET /metrics; counts every request as answered
+    app_metrics = metrics.install(app, settings, db)  # GET /metrics
     if settings.cors_origins:
         # Closed unless configured: without origins, no CORS header is ever sent.
         app.add_middleware(
@@ -176,7 +176,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=False,  # keys travel in Authorization, never in cookies
             max_age=600,
         )
-    app.add_middleware(RequestContextMiddleware)
+    # Outermost: it sees every answer, the refusals of the others included.
+    app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
     return app
 
 

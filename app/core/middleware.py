@@ -11,7 +11,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -27,6 +27,9 @@ from app.core.db import Database, StatementRunner
 from app.core.errors import PROBLEM_JSON, TYPE_BASE
 from app.core.timeutil import utcnow
 from app.models import IdempotencyRecord
+
+if TYPE_CHECKING:
+    from app.core.metrics import Metrics
 
 access_log = logging.getLogger("computematch.access")
 error_log = logging.getLogger("computematch.errors")
@@ -83,10 +86,12 @@ async def send_problem(
 
 
 class RequestContextMiddleware:
-    """A request id (taken from X-Request-ID or made), security headers, one log line."""
+    """A request id (taken from X-Request-ID or made), security headers, one log line,
+    and the request counted in the app's metrics."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, metrics: "Metrics | None" = None) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,9 +138,13 @@ class RequestContextMiddleware:
         finally:
             principal = _principal_fields(scope)
             # The route's template (/v1/offers/{offer_id}), never the ids in the URL.
-            path = getattr(scope.get("route"), "path", scope["path"])
+            route = getattr(scope.get("route"), "path", None)
+            path = route or scope["path"]
             status = status_holder["status"]
-            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            elapsed = time.perf_counter() - started
+            duration_ms = round(elapsed * 1000, 2)
+            if self.metrics is not None:
+                self.metrics.observe_request(route or "none", scope["method"], status, elapsed)
             access_log.info(
                 "%s %s %s %.1fms",
                 scope["method"],

@@ -10,9 +10,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, func, literal, select, union_all
+from sqlalchemy import Select, Table, bindparam, func, insert, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import MoneyFen
 from app.core.ids import new_id
 from app.core.money import ZERO
+from app.core.timeutil import utcnow
 from app.ledger.schemas import VoucherUsage, VoucherUsageItem
 from app.models import BudgetUsage, Enterprise, LedgerEntry
 
@@ -153,8 +154,13 @@ async def append(
     moves: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
     for entry_ in entries:
         moves[(entry_.program_id, entry_.year)] += _USAGE_SIGN[entry_.kind] * entry_.amount
-    session.add_all(entries)
-    await session.flush()
+    if entries:
+        # A plain INSERT: the entries are never changed, so the session need not track them.
+        table = cast(Table, LedgerEntry.__table__)
+        await session.execute(
+            insert(table),
+            [{c.key: getattr(e, c.key) for c in table.columns} for e in entries],
+        )
     statements = _usage_statements(session)
     over = []
     for (program_id, year), delta in sorted(moves.items()):
@@ -229,6 +235,7 @@ def entry(
         part_id=part_id,
         kind=kind,
         amount=amount,
+        created_at=utcnow(),
     )
 
 

@@ -13,7 +13,7 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
@@ -220,6 +220,12 @@ def _entries(
     ]
 
 
+def _values(instance: Any) -> dict[str, Any]:
+    """A new row's column values, from the (transient) ORM object that holds them."""
+    table = instance.__table__
+    return {column.key: getattr(instance, column.key) for column in table.columns}
+
+
 async def _after_capacity_hold() -> None:
     """A seam for tests to inject a crash between the capacity hold and the ledger write."""
 
@@ -336,6 +342,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         decided.append((part, result))
 
     # 3. Write the order, its holds and the ledger reservations.
+    # Written with plain INSERTs (no unit of work to run); the answer is built from
+    # the same values.
+    now = utcnow()
     order = Order(
         id=new_id("ord"),
         quote_id=quote.id,
@@ -353,8 +362,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         completed_at=None,
         cancelled_at=None,
         version=1,
+        created_at=now,
+        updated_at=now,
     )
-    session.add(order)
     rows = []
     for part, result in decided:
         row = OrderPart(
@@ -382,9 +392,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             ],
         )
         rows.append(row)
-        session.add(row)
     try:
-        await session.flush()
+        await session.execute(insert(Order.__table__), _values(order))
+        await session.execute(insert(OrderPart.__table__), [_values(row) for row in rows])
     except IntegrityError as exc:
         # One order per quote (a unique key): of two orders racing on one quote, both
         # past the check above, the second finds the first's row here (on PostgreSQL,

@@ -136,3 +136,14 @@ async def test_two_apps_in_one_process_keep_their_own_counts(
     async with other_app() as second:
         assert value(await scrape(second), "http_requests_total", **healthz) == 0
     assert value(await scrape(client), "http_requests_total", **healthz) == before + 1
+
+
+async def test_paths_no_route_matches_are_counted_under_one_label(client: AsyncClient) -> None:
+    # A label per unknown URL would let any client grow the metrics without bound.
+    unknown = {"handler": "none", "method": "GET", "status": "404"}
+    before = value(await scrape(client), "http_requests_total", **unknown)
+    for path in ("/no/such/page", "/v1/nothing-here", "/v1/offers/x/y/z"):
+        assert (await client.get(path)).status_code == 404
+    after = await scrape(client)
+    assert value(after, "http_requests_total", **unknown) == before + 3
+    assert not any("/no/such/page" in str(labels) for _, labels in after)
