@@ -1,13 +1,19 @@
 """The audit log: who changed what, when, before and after."""
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.context import current_request_id
 from app.core.ids import new_id
 from app.core.security import Principal
+from app.core.timeutil import utcnow
 from app.models import AuditEntry
+
+# A plain INSERT in the caller's transaction: an entry is never changed, so the
+# session has nothing to track (and no unit of work to run for it).
+_INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
 async def record(
@@ -20,16 +26,18 @@ async def record(
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
 ) -> None:
-    session.add(
-        AuditEntry(
-            id=new_id("aud"),
-            principal_role=principal.role if principal else "anonymous",
-            principal_id=principal.subject_id if principal else None,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            before=before,
-            after=after,
-            request_id=current_request_id(),
-        )
+    await (await session.connection()).execute(
+        _INSERT,
+        {
+            "id": new_id("aud"),
+            "at": utcnow(),
+            "principal_role": principal.role if principal else "anonymous",
+            "principal_id": principal.subject_id if principal else None,
+            "action": action,
+            "resource_type": resource_type,
+            "resource_id": resource_id,
+            "before": before,
+            "after": after,
+            "request_id": current_request_id(),
+        },
     )

@@ -104,7 +104,10 @@ async def order_balances(
     params: dict[str, Any] = {"enterprise_id": enterprise_id, "year": year}
     if program_ids:
         params["program_ids"] = list(program_ids)
-    rows = (await session.execute(_MINE_AND_BUDGETS if program_ids else _MINE, params)).all()
+    # Core statements run on the session's connection: the ORM session's own layers
+    # cost more than the statements (here and in `append`).
+    conn = await session.connection()
+    rows = (await conn.execute(_MINE_AND_BUDGETS if program_ids else _MINE, params)).all()
     return (
         _fold((p, k, a) for whose, p, k, a in rows if whose == "enterprise"),
         _fold((p, k, a) for whose, p, k, a in rows if whose == "program"),
@@ -157,11 +160,12 @@ async def append(
     if entries:
         # A plain INSERT: the entries are never changed, so the session need not track them.
         table = cast(Table, LedgerEntry.__table__)
-        await session.execute(
+        await (await session.connection()).execute(
             insert(table),
             [{c.key: getattr(e, c.key) for c in table.columns} for e in entries],
         )
     statements = _usage_statements(session)
+    conn = await session.connection()
     over = []
     for (program_id, year), delta in sorted(moves.items()):
         if not delta:
@@ -169,13 +173,11 @@ async def append(
         budget = budgets.get(program_id) if budgets is not None and delta > 0 else None
         params = {"usage_program": program_id, "usage_year": year, "delta": delta}
         if budget is None:
-            await session.execute(statements["add"], params)
+            await conn.execute(statements["add"], params)
             continue
         within = (
             delta <= budget
-            and (
-                await session.execute(statements["add_within"], {**params, "budget": budget})
-            ).first()
+            and (await conn.execute(statements["add_within"], {**params, "budget": budget})).first()
         )
         if not within:
             over.append(program_id)

@@ -393,8 +393,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         )
         rows.append(row)
     try:
-        await session.execute(insert(Order.__table__), _values(order))
-        await session.execute(insert(OrderPart.__table__), [_values(row) for row in rows])
+        conn = await session.connection()
+        await conn.execute(insert(Order.__table__), _values(order))
+        await conn.execute(insert(OrderPart.__table__), [_values(row) for row in rows])
     except IntegrityError as exc:
         # One order per quote (a unique key): of two orders racing on one quote, both
         # past the check above, the second finds the first's row here (on PostgreSQL,
@@ -455,7 +456,7 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
 
 
 async def _holds(session: AsyncSession, offer_id: str, match: MatchOut) -> list[engine.Hold]:
-    rows = await session.execute(
+    rows = await (await session.connection()).execute(
         _HOLDS, {"offer_id": offer_id, "start": match.start, "end": match.end}
     )
     return [engine.Hold(start=s, end=e, cards=c) for s, e, c in rows]

@@ -95,7 +95,7 @@ class ProgramCache:
         self._programs: tuple[StoredProgram, ...] = ()
 
     async def load(self, session: AsyncSession) -> list[StoredProgram]:
-        state = tuple((await session.execute(_PROGRAMS_STATE)).one())
+        state = tuple((await (await session.connection()).execute(_PROGRAMS_STATE)).one())
         if state != self._state:
             rows = (await session.scalars(select(SubsidyProgram).order_by(SubsidyProgram.id))).all()
             # Read after the state: a change in between is seen again at the next check.
