@@ -131,6 +131,18 @@ class Database:
         self.engine = create_engine(url, echo=echo, pool_size=pool_size)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
         self.is_sqlite = is_sqlite(url)
+        # Requests that only read run without BEGIN and COMMIT on PostgreSQL: under
+        # READ COMMITTED every statement takes its own snapshot anyway, so the
+        # transaction bought nothing but two round trips. (SQLite keeps its read
+        # transaction: there it gives the statements one snapshot.)
+        self.read_sessionmaker = (
+            self.sessionmaker
+            if self.is_sqlite
+            else async_sessionmaker(
+                self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+                expire_on_commit=False,
+            )
+        )
         self.pool_size = pool_size
         # Resources others open beside the engine (the rate limiter's connections),
         # closed with it.
@@ -140,9 +152,10 @@ class Database:
         self._closers.append(close)
 
     async def session(self, *, write: bool) -> AsyncSession:
+        if not write:
+            return self.read_sessionmaker()
         session = self.sessionmaker()
-        if write:
-            await begin_write(session)
+        await begin_write(session)
         return session
 
     async def dispose(self) -> None:
