@@ -60,8 +60,9 @@ RATE_PLACES = Decimal("0.0001")
 
 # The statements run on every match, built once: building one costs more than
 # running it (SQLAlchemy's expression construction), and a built one keeps its cache key.
+# The enterprise with its cap relaxations, and the programs' state (the cache's check).
 _ENTERPRISE = (
-    select(Enterprise)
+    select(Enterprise, *subsidy_service.PROGRAMS_STATE_COLUMNS)
     .where(Enterprise.id == bindparam("enterprise_id"))
     .options(joinedload(Enterprise.cap_relaxations))
 )
@@ -202,17 +203,24 @@ async def build_context(
     request: ComputeRequest,
     *,
     enterprise: Enterprise | None = None,
+    programs_state: tuple[Any, ...] | None = None,
     contract_date: date | None = None,
 ) -> MatchContext:
     """What pricing needs.
-    `enterprise`: the request's, already read with its cap relaxations (and locked).
+    `enterprise`: the request's, already read with its cap relaxations (and locked),
+    and `programs_state`, the programs' state read with it (`PROGRAMS_STATE_COLUMNS`).
     `contract_date`: the Asia/Shanghai day the contract is made (default: today)."""
     if enterprise is None:
-        enterprise = await session.scalar(_ENTERPRISE, {"enterprise_id": request.enterprise_id})
-    if enterprise is None:  # the foreign key makes this a broken invariant
-        raise NotFound(f"enterprise {request.enterprise_id} does not exist")
+        found = (
+            (await session.execute(_ENTERPRISE, {"enterprise_id": request.enterprise_id}))
+            .unique()
+            .first()
+        )
+        if found is None:  # the foreign key makes this a broken invariant
+            raise NotFound(f"enterprise {request.enterprise_id} does not exist")
+        enterprise, programs_state = found[0], tuple(found[1:])
     contract_date = contract_date or today_shanghai()
-    stored = await subsidy_service.load_programs(session)
+    stored = await subsidy_service.load_programs(session, programs_state)
     programs = [s.program for s in stored]
     facts = EnterpriseFacts(
         region_code=enterprise.region_code,

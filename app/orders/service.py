@@ -43,6 +43,7 @@ from app.models import (
 )
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
+from app.subsidies import service as subsidy_service
 from app.subsidies.rules import Contract, ProviderFacts, Usage, evaluate, settled_subsidy
 
 log = logging.getLogger("computematch.orders")
@@ -80,8 +81,9 @@ _HOLDS = select(OrderPart.start, OrderPart.end, OrderPart.cards).where(
     OrderPart.end > bindparam("start"),
     OrderPart.start < bindparam("end"),
 )
+# The enterprise with its cap relaxations, and the programs' state (the cache's check).
 _ENTERPRISE = (
-    select(Enterprise)
+    select(Enterprise, *subsidy_service.PROGRAMS_STATE_COLUMNS)
     .where(Enterprise.id == bindparam("enterprise_id"))
     .options(joinedload(Enterprise.cap_relaxations))
 )
@@ -292,14 +294,18 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     # guarded where they are spent (below), so no program is locked for long.
     program_ids = sorted({p["subsidy"].program_id for p in parts if p["subsidy"].program_id})
     enterprise_stmt = _LOCK_ENTERPRISE if program_ids else _ENTERPRISE
-    enterprise = (
+    found = (
         (await session.execute(enterprise_stmt, {"enterprise_id": request.enterprise_id}))
         .unique()
-        .scalar_one()
+        .one()
     )
     # The enterprise's balances after its lock; the budgets' usage as it is now.
     ctx = await matching.build_context(
-        session, request, enterprise=enterprise, contract_date=contract_date
+        session,
+        request,
+        enterprise=found[0],
+        programs_state=tuple(found[1:]),
+        contract_date=contract_date,
     )
     # The lists came with the offers; a provider of a part is always one of theirs.
     ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
