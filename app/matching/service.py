@@ -243,7 +243,7 @@ async def build_context(
     # Only these programs can pay, so only their budgets can cap a subsidy.
     budgeted = [p.id for p in open_programs if p.annual_budget is not None]
     # The enterprise's balances and those budgets' usage rows, in one read (an order
-    # reads them under the program locks).
+    # reads them under the enterprise's lock; its budgets are guarded when spent).
     mine, spent = await ledger.order_balances(session, enterprise.id, year, budgeted)
     enterprise_used, budget_used = ledger.used(mine), ledger.used(spent)
     return MatchContext(

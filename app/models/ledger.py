@@ -40,9 +40,9 @@ class BudgetUsage(Base):
     """What each program's budget has used in a year: Σ reserve − Σ release over every
     enterprise's ledger entries, kept up to date in the transaction that writes them.
 
-    Placing an order checks the budget against this one row under the program's lock,
-    instead of summing a ledger that grows all year; `check-invariants` proves it
-    equal to the sums.
+    Placing an order checks the budget against this one row, instead of summing a
+    ledger that grows all year, and raises it only while it stays within the budget
+    (`app.ledger.service.append`); `check-invariants` proves it equal to the sums.
     """
 
     __tablename__ = "budget_usage"

@@ -1,19 +1,21 @@
 """Quotes and orders: capacity and subsidy reserved together, in one transaction.
 
-Placing an order locks, in a fixed order (offers by id, then subsidy programs by
-id, then the enterprise), every row whose state it reads to decide: so two
-orders for the same cards, cap or budget queue up, and the second one sees the
-first one's holds and ledger entries. On SQLite the request's transaction
-already holds the database write lock (BEGIN IMMEDIATE), which serialises the
-same way.
+Placing an order locks, in a fixed order (offers by id, then the enterprise),
+the rows whose state it reads to decide capacity and caps: so two orders for
+the same cards or cap queue up, and the second one sees the first one's holds
+and ledger entries. A budget is guarded where it is spent: the last statement
+before the commit raises the program's usage row only if the budget still
+covers the reservation (`ledger.append`), and holds that row to the commit. On
+SQLite the request's transaction already holds the database write lock (BEGIN
+IMMEDIATE), which serialises the same way.
 """
 
 import logging
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
@@ -51,8 +53,12 @@ log = logging.getLogger("computematch.orders")
 
 # The statements of placing an order, built once (building one costs more than running
 # it, and a built one keeps its cache key).
+_INSERT_ORDER = insert(cast(Table, Order.__table__))
+_INSERT_PARTS = insert(cast(Table, OrderPart.__table__))
+# Only the request is an ORM object (pricing takes it); the rest are plain columns,
+# which cost a fraction of an object to load.
 _QUOTE_AND_REQUEST = (
-    select(Quote, ComputeRequest, Order.id)
+    select(Quote.id, Quote.enterprise_id, Quote.expires_at, Quote.match, ComputeRequest, Order.id)
     .join(ComputeRequest, ComputeRequest.id == Quote.request_id)
     .outerjoin(Order, Order.quote_id == Quote.id)
     .where(Quote.id == bindparam("quote_id"))
@@ -60,7 +66,14 @@ _QUOTE_AND_REQUEST = (
 # The offers locked, with their provider's status and its lists on the contract day
 # (one row per list; the listings are read, not locked).
 _LOCK_OFFERS = (
-    select(Offer, Provider.status, Listing.list_id)
+    select(
+        Offer.id,
+        Offer.provider_id,
+        Offer.status,
+        Offer.cards_total,
+        Provider.status,
+        Listing.list_id,
+    )
     .join(Provider, Provider.id == Offer.provider_id)
     .outerjoin(
         Listing,
@@ -238,15 +251,13 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     # The quote, its request and any order already placed on it, in one read; the quote
     # and the request answer 404 to whom may not see them.
     found = (await session.execute(_QUOTE_AND_REQUEST, {"quote_id": quote_id})).first()
-    if found is None or not (
-        principal.is_operator or principal.enterprise_id == found[0].enterprise_id
-    ):
+    if found is None or not (principal.is_operator or principal.enterprise_id == found[1]):
         raise NotFound(f"quote {quote_id} does not exist")
-    quote, request, taken = found
+    _, _, expires_at, quoted_match, request, taken = found
     now = utcnow()
-    if quote.expires_at <= now:
+    if expires_at <= now:
         raise OrderConflict(
-            f"quote {quote.id} expired at {quote.expires_at.isoformat()}; take a new quote",
+            f"quote {quote_id} expired at {expires_at.isoformat()}; take a new quote",
             reason="quote_expired",
         )
     if not request_service.can_see(principal, request):
@@ -256,34 +267,40 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             f"compute request {request.id} is {request.status}", reason="request_closed"
         )
     if taken is not None:
-        raise OrderConflict(f"quote {quote.id} was already ordered ({taken})", reason="quote_used")
-    match = MatchOut.model_validate(quote.match)
+        raise OrderConflict(f"quote {quote_id} was already ordered ({taken})", reason="quote_used")
+    match = MatchOut.model_validate(quoted_match)
     parts = _parts_of(match)
 
     # 1. Capacity: lock the offers (fixed order), then read their holds as they are now.
     offer_ids = sorted({p["offer_id"] for p in parts})
     contract_date = today_shanghai()
-    offers: dict[str, tuple[Offer, str]] = {}
+    cards_of: dict[str, int] = {}  # the offers on sale, locked: id -> cards in all
     provider_lists: dict[str, set[str]] = {}
-    for offer, provider_status, list_id in await session.execute(
-        _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}
-    ):
-        offers[offer.id] = (offer, provider_status)
-        lists = provider_lists.setdefault(offer.provider_id, set())
+    for (
+        offer_id,
+        provider_id,
+        status,
+        cards_total,
+        provider_status,
+        list_id,
+    ) in await session.execute(_LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}):
+        if status == "active" and provider_status == "listed":
+            cards_of[offer_id] = cards_total
+        lists = provider_lists.setdefault(provider_id, set())
         if list_id is not None:
             lists.add(list_id)
     for part in parts:
-        locked = offers.get(part["offer_id"])
-        if locked is None or locked[0].status != "active" or locked[1] != "listed":
+        offer_id = part["offer_id"]
+        if offer_id not in cards_of:
             raise OrderConflict(
-                f"offer {part['offer_id']} is no longer on sale", reason="offer_unavailable"
+                f"offer {offer_id} is no longer on sale", reason="offer_unavailable"
             )
-        offer = locked[0]
-        holds = await _holds(session, offer.id, match)
+        cards_total = cards_of[offer_id]
+        holds = await _holds(session, offer_id, match)
         peak = engine.peak_usage(holds, match.start, match.end)
-        if peak + part["cards"] > offer.cards_total:
+        if peak + part["cards"] > cards_total:
             raise OrderConflict(
-                f"offer {offer.id} has {offer.cards_total - peak} of {offer.cards_total} cards "
+                f"offer {offer_id} has {cards_total - peak} of {cards_total} cards "
                 f"free over {match.start.isoformat()}..{match.end.isoformat()}; "
                 f"the quote needs {part['cards']}",
                 reason="capacity",
@@ -353,7 +370,7 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     now = utcnow()
     order = Order(
         id=new_id("ord"),
-        quote_id=quote.id,
+        quote_id=quote_id,
         request_id=request.id,
         enterprise_id=request.enterprise_id,
         status="reserved",
@@ -400,8 +417,8 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         rows.append(row)
     try:
         conn = await session.connection()
-        await conn.execute(insert(Order.__table__), _values(order))
-        await conn.execute(insert(OrderPart.__table__), [_values(row) for row in rows])
+        await conn.execute(_INSERT_ORDER, _values(order))
+        await conn.execute(_INSERT_PARTS, [_values(row) for row in rows])
     except IntegrityError as exc:
         # One order per quote (a unique key): of two orders racing on one quote, both
         # past the check above, the second finds the first's row here (on PostgreSQL,
@@ -417,7 +434,7 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         "order",
         order.id,
         after={
-            "quote_id": quote.id,
+            "quote_id": quote_id,
             "gross_amount": str(order.gross_amount),
             "subsidy_amount": str(order.subsidy_amount),
         },
@@ -439,13 +456,13 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     log.info(
         "order placed: %s quote=%s gross=%s subsidy=%s",
         order.id,
-        quote.id,
+        quote_id,
         order.gross_amount,
         order.subsidy_amount,
         extra={
             "event": "order.placed",
             "order_id": order.id,
-            "quote_id": quote.id,
+            "quote_id": quote_id,
             "compute_request_id": request.id,
             "enterprise_id": order.enterprise_id,
             "offer_ids": offer_ids,
