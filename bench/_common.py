@@ -43,6 +43,10 @@ class BenchDatabase:
     def is_sqlite(self) -> bool:
         return make_url(self.url).get_backend_name() == "sqlite"
 
+    @property
+    def backend(self) -> str:
+        return "SQLite" if self.is_sqlite else "PostgreSQL"
+
 
 async def _admin(url: str, sql: str) -> None:
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
@@ -79,6 +83,23 @@ def open_database(url: str | None, *, prefix: str) -> BenchDatabase:
         admin = make_url(url).set(database="postgres").render_as_string(hide_password=False)
         asyncio.run(_admin(admin, f'CREATE DATABASE "{name}"'))
         db.created = True
+    return db
+
+
+def start(url: str | None, *, prefix: str) -> BenchDatabase:
+    """A benchmark's start: refuse to run beside another one (exit 2), then open the
+    database (`open_database`), say which, and migrate it."""
+    others = other_benchmarks_running()
+    if others:
+        print("other benchmarks are running; wait for them:\n  " + "\n  ".join(others))
+        sys.exit(2)
+    db = open_database(url, prefix=prefix)
+    print(f"database: {db.backend} ({db.url})", flush=True)
+    try:
+        migrate(db.url)
+    except BaseException:
+        close_database(db, keep=False)
+        raise
     return db
 
 

@@ -190,15 +190,9 @@ def measure(
 
 def main() -> None:
     args = parse_args()
-    others = common.other_benchmarks_running()
-    if others:
-        print("other benchmarks are running; wait for them:\n  " + "\n  ".join(others))
-        sys.exit(2)
-    db = common.open_database(args.database_url, prefix="cm-bench-match")
+    db = common.start(args.database_url, prefix="cm-bench-match")
+    backend = db.backend
     try:
-        backend = "SQLite" if db.is_sqlite else "PostgreSQL"
-        print(f"database: {backend} ({db.url})", flush=True)
-        common.migrate(db.url)
         existing = asyncio.run(market_mod.count(Database(db.url), Offer))
         if existing and not args.reuse:
             sys.exit(f"the database already holds {existing} offers: pass --reuse, or an empty one")

@@ -378,15 +378,9 @@ def measure_wrk(
 
 def main() -> None:
     args = parse_args()
-    others = common.other_benchmarks_running()
-    if others:
-        print("other benchmarks are running; wait for them:\n  " + "\n  ".join(others))
-        sys.exit(2)
-    db = common.open_database(args.database_url, prefix="cm-bench-orders")
+    db = common.start(args.database_url, prefix="cm-bench-orders")
+    backend = db.backend
     try:
-        backend = "SQLite" if db.is_sqlite else "PostgreSQL"
-        print(f"database: {backend} ({db.url})", flush=True)
-        common.migrate(db.url)
         prepared = asyncio.run(prepare(db.url, args))
         if not db.is_sqlite:
             common.vacuum_analyze(db.url)

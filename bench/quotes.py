@@ -119,15 +119,9 @@ def main() -> None:
     if not common.have_wrk():
         print("wrk is needed: apt-get install wrk")
         sys.exit(2)
-    others = common.other_benchmarks_running()
-    if others:
-        print("other benchmarks are running; wait for them:\n  " + "\n  ".join(others))
-        sys.exit(2)
-    db = common.open_database(args.database_url, prefix="cm-bench-quotes")
+    db = common.start(args.database_url, prefix="cm-bench-quotes")
+    backend = db.backend
     try:
-        backend = "SQLite" if db.is_sqlite else "PostgreSQL"
-        print(f"database: {backend} ({db.url})", flush=True)
-        common.migrate(db.url)
         keys = asyncio.run(prepare(db.url, args.clients))
         rng = random.Random(SEED)
         bodies = quote_bodies(rng, 2000)

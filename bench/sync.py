@@ -155,17 +155,11 @@ def read_baseline(client: httpx.Client, provider: dict[str, Any], reads: int) ->
 
 def main() -> None:
     args = parse_args()
-    others = common.other_benchmarks_running()
-    if others:
-        print("other benchmarks are running; wait for them:\n  " + "\n  ".join(others))
-        sys.exit(2)
-    db = common.open_database(args.database_url, prefix="cm-bench-sync")
     n = args.offers
     n_changed = len(range(0, n, max(1, round(1 / args.changed))))
+    db = common.start(args.database_url, prefix="cm-bench-sync")
+    backend = db.backend
     try:
-        backend = "SQLite" if db.is_sqlite else "PostgreSQL"
-        print(f"database: {backend} ({db.url})", flush=True)
-        common.migrate(db.url)
         timings: dict[str, list[float]] = {"first": [], "unchanged": [], "changed": []}
         with (
             common.running_server(db.url) as server,
