@@ -185,7 +185,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     # Outermost: it sees every answer, the refusals of the others included.
-    app.add_middleware(RequestContextMiddleware, metrics=app_metrics)
+    # Requests are counted only where metrics are served.
+    counted = app_metrics if settings.metrics_enabled else None
+    app.add_middleware(RequestContextMiddleware, metrics=counted)
     return app
 
 

@@ -182,6 +182,12 @@ async def session_scope(db: Database, *, write: bool = True) -> AsyncIterator[As
         await session.close()
 
 
+def row_values(instance: Any) -> dict[str, Any]:
+    """A new row's column values, from the (transient) ORM object that holds them: for
+    a plain INSERT of rows the session need not track."""
+    return {column.key: getattr(instance, column.key) for column in instance.__table__.columns}
+
+
 class StatementRunner:
     """Single statements, each its own transaction, on connections of their own.
 

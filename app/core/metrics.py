@@ -137,13 +137,12 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.count_requests = False
         self._scrape = asyncio.Lock()
 
     def observe_request(self, handler: str, method: str, status: int, seconds: float) -> None:
         """Count one answered request. `handler` is the route template (never the ids
         in a URL), or "none" where no route matched."""
-        if not self.count_requests or handler == "/metrics":
+        if handler == "/metrics":
             return
         labels = (handler, method, str(status))
         self.requests.labels(*labels).inc()
@@ -164,12 +163,12 @@ class Metrics:
 
 
 def install(app: FastAPI, settings: Settings, db: Database) -> Metrics:
-    """Create the app's metrics; when enabled, count requests and serve GET /metrics."""
+    """Create the app's metrics; when enabled, serve GET /metrics (the request-context
+    middleware counts the requests)."""
     app_metrics = Metrics()
     app.state.metrics = app_metrics
     if not settings.metrics_enabled:
         return app_metrics
-    app_metrics.count_requests = True
     token = settings.metrics_token
 
     @app.get("/metrics", include_in_schema=False)

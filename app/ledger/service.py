@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import MoneyFen
+from app.core.db import MoneyFen, row_values
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import utcnow
@@ -100,7 +100,8 @@ async def order_balances(
     session: AsyncSession, enterprise_id: str, year: int, program_ids: Sequence[str]
 ) -> tuple[dict[str, Balance], dict[str, Balance]]:
     """The enterprise's balances and the budgets of `program_ids` in `year`, in one read
-    (what placing an order checks its caps and budgets against, under their locks)."""
+    (what pricing checks caps and budgets against; an order reads it under the
+    enterprise's lock, and its budgets are guarded again where spent: `append`)."""
     params: dict[str, Any] = {"enterprise_id": enterprise_id, "year": year}
     if program_ids:
         params["program_ids"] = list(program_ids)
@@ -130,6 +131,7 @@ async def programs_used(
     return {p: found.get(p, ZERO) for p in wanted}
 
 
+_INSERT_ENTRIES = insert(cast(Table, LedgerEntry.__table__))
 # How each kind of entry moves a budget's usage: a settlement only turns a
 # reservation into a payment.
 _USAGE_SIGN = {"reserve": 1, "release": -1, "settle": 0}
@@ -157,15 +159,11 @@ async def append(
     moves: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
     for entry_ in entries:
         moves[(entry_.program_id, entry_.year)] += _USAGE_SIGN[entry_.kind] * entry_.amount
+    conn = await session.connection()
     if entries:
         # A plain INSERT: the entries are never changed, so the session need not track them.
-        table = cast(Table, LedgerEntry.__table__)
-        await (await session.connection()).execute(
-            insert(table),
-            [{c.key: getattr(e, c.key) for c in table.columns} for e in entries],
-        )
+        await conn.execute(_INSERT_ENTRIES, [row_values(e) for e in entries])
     statements = _usage_statements(session)
-    conn = await session.connection()
     over = []
     for (program_id, year), delta in sorted(moves.items()):
         if not delta:

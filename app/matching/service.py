@@ -66,6 +66,7 @@ _ENTERPRISE = (
     .where(Enterprise.id == bindparam("enterprise_id"))
     .options(joinedload(Enterprise.cap_relaxations))
 )
+_LOCK_ENTERPRISE = _ENTERPRISE.with_for_update(of=Enterprise)
 _HOLDS = select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
     OrderPart.offer_id.in_(bindparam("offer_ids", expanding=True)),
     OrderPart.holding.is_(True),
@@ -202,23 +203,26 @@ async def build_context(
     session: AsyncSession,
     request: ComputeRequest,
     *,
-    enterprise: Enterprise | None = None,
-    programs_state: tuple[Any, ...] | None = None,
+    lock_enterprise: bool = False,
     contract_date: date | None = None,
 ) -> MatchContext:
     """What pricing needs.
-    `enterprise`: the request's, already read with its cap relaxations (and locked),
-    and `programs_state`, the programs' state read with it (`PROGRAMS_STATE_COLUMNS`).
+    `lock_enterprise`: lock the request's enterprise as it is read (an order: its caps
+    are what the lock guards, so its balances are read after it).
     `contract_date`: the Asia/Shanghai day the contract is made (default: today)."""
-    if enterprise is None:
-        found = (
-            (await session.execute(_ENTERPRISE, {"enterprise_id": request.enterprise_id}))
-            .unique()
-            .first()
+    found = (
+        (
+            await session.execute(
+                _LOCK_ENTERPRISE if lock_enterprise else _ENTERPRISE,
+                {"enterprise_id": request.enterprise_id},
+            )
         )
-        if found is None:  # the foreign key makes this a broken invariant
-            raise NotFound(f"enterprise {request.enterprise_id} does not exist")
-        enterprise, programs_state = found[0], tuple(found[1:])
+        .unique()
+        .first()
+    )
+    if found is None:  # the foreign key makes this a broken invariant
+        raise NotFound(f"enterprise {request.enterprise_id} does not exist")
+    enterprise, programs_state = found[0], tuple(found[1:])
     contract_date = contract_date or today_shanghai()
     stored = await subsidy_service.load_programs(session, programs_state)
     programs = [s.program for s in stored]

@@ -16,13 +16,13 @@ from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, func, insert, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.core import audit
+from app.core.db import row_values
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.money import ZERO, round_down, round_half_up
@@ -45,7 +45,6 @@ from app.models import (
 )
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
-from app.subsidies import service as subsidy_service
 from app.subsidies.rules import Contract, ProviderFacts, Usage, evaluate, settled_subsidy
 
 log = logging.getLogger("computematch.orders")
@@ -94,13 +93,6 @@ _HOLDS = select(OrderPart.start, OrderPart.end, OrderPart.cards).where(
     OrderPart.end > bindparam("start"),
     OrderPart.start < bindparam("end"),
 )
-# The enterprise with its cap relaxations, and the programs' state (the cache's check).
-_ENTERPRISE = (
-    select(Enterprise, *subsidy_service.PROGRAMS_STATE_COLUMNS)
-    .where(Enterprise.id == bindparam("enterprise_id"))
-    .options(joinedload(Enterprise.cap_relaxations))
-)
-_LOCK_ENTERPRISE = _ENTERPRISE.with_for_update(of=Enterprise)
 
 
 class OrderConflict(Conflict):
@@ -235,12 +227,6 @@ def _entries(
     ]
 
 
-def _values(instance: Any) -> dict[str, Any]:
-    """A new row's column values, from the (transient) ORM object that holds them."""
-    table = instance.__table__
-    return {column.key: getattr(instance, column.key) for column in table.columns}
-
-
 async def _after_capacity_hold() -> None:
     """A seam for tests to inject a crash between the capacity hold and the ledger write."""
 
@@ -310,19 +296,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     # is locked as it is read: its caps are what the lock guards. The budgets are
     # guarded where they are spent (below), so no program is locked for long.
     program_ids = sorted({p["subsidy"].program_id for p in parts if p["subsidy"].program_id})
-    enterprise_stmt = _LOCK_ENTERPRISE if program_ids else _ENTERPRISE
-    found = (
-        (await session.execute(enterprise_stmt, {"enterprise_id": request.enterprise_id}))
-        .unique()
-        .one()
-    )
     # The enterprise's balances after its lock; the budgets' usage as it is now.
     ctx = await matching.build_context(
-        session,
-        request,
-        enterprise=found[0],
-        programs_state=tuple(found[1:]),
-        contract_date=contract_date,
+        session, request, lock_enterprise=bool(program_ids), contract_date=contract_date
     )
     # The lists came with the offers; a provider of a part is always one of theirs.
     ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
@@ -415,17 +391,12 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             ],
         )
         rows.append(row)
-    try:
-        conn = await session.connection()
-        await conn.execute(_INSERT_ORDER, _values(order))
-        await conn.execute(_INSERT_PARTS, [_values(row) for row in rows])
-    except IntegrityError as exc:
-        # One order per quote (a unique key): of two orders racing on one quote, both
-        # past the check above, the second finds the first's row here (on PostgreSQL,
-        # once the first commits).
-        if "quote_id" not in str(exc.orig):
-            raise
-        raise OrderConflict(f"quote {quote_id} was already ordered", reason="quote_used") from None
+    # One order per quote is a unique key: of two orders racing on one quote, both past
+    # the check above, the second fails here (on PostgreSQL, once the first commits),
+    # and the endpoint answers 409 `quote_used`.
+    conn = await session.connection()
+    await conn.execute(_INSERT_ORDER, row_values(order))
+    await conn.execute(_INSERT_PARTS, [row_values(row) for row in rows])
     await _after_capacity_hold()
     await audit.record(
         session,
