@@ -208,14 +208,16 @@ def start_server(
     workers: int = 1,
     env: dict[str, str] | None = None,
     log_dir: str | None = None,
+    app: str = "app.main:app",
 ) -> Server:
-    """`uvicorn app.main:app` on a free 127.0.0.1 port, ready when /healthz answers."""
+    """`uvicorn app.main:app` (or another `app`) on a free 127.0.0.1 port, ready when
+    /readyz answers."""
     port = free_port()
     args = [
         PYTHON,
         "-m",
         "uvicorn",
-        "app.main:app",
+        app,
         "--host",
         "127.0.0.1",
         "--port",

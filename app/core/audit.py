@@ -16,6 +16,9 @@ from app.models import AuditEntry
 _INSERT = insert(cast(Table, AuditEntry.__table__))
 
 
+TABLE = cast(Table, AuditEntry.__table__)
+
+
 async def record(
     session: AsyncSession,
     principal: Principal | None,
@@ -28,16 +31,29 @@ async def record(
 ) -> None:
     await (await session.connection()).execute(
         _INSERT,
-        {
-            "id": new_id("aud"),
-            "at": utcnow(),
-            "principal_role": principal.role if principal else "anonymous",
-            "principal_id": principal.subject_id if principal else None,
-            "action": action,
-            "resource_type": resource_type,
-            "resource_id": resource_id,
-            "before": before,
-            "after": after,
-            "request_id": current_request_id(),
-        },
+        row(principal, action, resource_type, resource_id, before=before, after=after),
     )
+
+
+def row(
+    principal: Principal | None,
+    action: str,
+    resource_type: str,
+    resource_id: str,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An entry's row, for a caller that writes it along with rows of its own."""
+    return {
+        "id": new_id("aud"),
+        "at": utcnow(),
+        "principal_role": principal.role if principal else "anonymous",
+        "principal_id": principal.subject_id if principal else None,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": resource_id,
+        "before": before,
+        "after": after,
+        "request_id": current_request_id(),
+    }

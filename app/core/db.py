@@ -7,16 +7,26 @@ comparisons are exact and identical on both.
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, cast
 
 import aiosqlite
-from sqlalchemy import BigInteger, DateTime, Executable, MetaData, event
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Executable,
+    MetaData,
+    Table,
+    bindparam,
+    event,
+    insert,
+)
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -186,6 +196,61 @@ def row_values(instance: Any) -> dict[str, Any]:
     """A new row's column values, from the (transient) ORM object that holds them: for
     a plain INSERT of rows the session need not track."""
     return {column.key: getattr(instance, column.key) for column in instance.__table__.columns}
+
+
+# Statements inserting rows into several tables at once, by shape: ((table, rows), ...).
+_INSERTS_TOGETHER: dict[tuple[tuple[str, int], ...], Executable] = {}
+
+
+async def insert_rows(
+    conn: AsyncConnection, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]
+) -> None:
+    """Insert rows (each a value for every column) into several tables, in this order.
+
+    On PostgreSQL they go as one statement: an INSERT a row, all but the last in a
+    WITH (data-modifying CTEs, which run to completion whether or not they are read; the
+    foreign keys are checked at the end of the statement, so a row may refer to one
+    written by an earlier INSERT of the same statement). A round trip costs more than
+    the rows it carries, on both sides. Elsewhere (SQLite, in process, where a
+    statement costs little and no such WITH exists), one statement per table.
+    """
+    batches = [(table, rows) for table, rows in batches if rows]
+    if not batches:
+        return
+    if conn.dialect.name != "postgresql" or len(batches) == 1:
+        for table, rows in batches:
+            await conn.execute(insert(table), list(rows))
+        return
+    shape = tuple((table.name, len(rows)) for table, rows in batches)
+    statement = _INSERTS_TOGETHER.get(shape)
+    if statement is None:
+        statement = _INSERTS_TOGETHER[shape] = _inserts_together(
+            [(table, len(rows)) for table, rows in batches]
+        )
+    params = {
+        f"r{t}_{r}_{column.key}": row[column.key]
+        for t, (table, rows) in enumerate(batches)
+        for r, row in enumerate(rows)
+        for column in table.columns
+    }
+    await conn.execute(statement, params)
+
+
+def _inserts_together(shape: Sequence[tuple[Table, int]]) -> Executable:
+    # One single-row INSERT a row: SQLAlchemy caches the compiled form of a statement
+    # made of these, never of a multi-row VALUES (which it compiles anew each time).
+    inserts = [
+        insert(table).values(
+            {
+                column.key: bindparam(f"r{t}_{r}_{column.key}", type_=column.type)
+                for column in table.columns
+            }
+        )
+        for t, (table, n) in enumerate(shape)
+        for r in range(n)
+    ]
+    *first, last = inserts
+    return last.add_cte(*(stmt.cte(f"w{k}") for k, stmt in enumerate(first)))
 
 
 class StatementRunner:

@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, func, insert, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import MoneyFen, row_values
 from app.core.ids import new_id
@@ -131,7 +131,8 @@ async def programs_used(
     return {p: found.get(p, ZERO) for p in wanted}
 
 
-_INSERT_ENTRIES = insert(cast(Table, LedgerEntry.__table__))
+TABLE = cast(Table, LedgerEntry.__table__)
+_INSERT_ENTRIES = insert(TABLE)
 # How each kind of entry moves a budget's usage: a settlement only turns a
 # reservation into a payment.
 _USAGE_SIGN = {"reserve": 1, "release": -1, "settle": 0}
@@ -143,7 +144,23 @@ async def append(
     *,
     budgets: Mapping[str, Decimal | None] | None = None,
 ) -> list[str]:
-    """Append entries to the ledger, and move the budgets' usage rows with them.
+    """Append entries to the ledger, and move the budgets' usage rows with them
+    (`move_usage`: what it returns are the programs whose budget the entries would
+    overspend, and for which nothing was raised; the caller then rolls back)."""
+    conn = await session.connection()
+    if entries:
+        # A plain INSERT: the entries are never changed, so the session need not track them.
+        await conn.execute(_INSERT_ENTRIES, [row_values(e) for e in entries])
+    return await move_usage(conn, entries, budgets=budgets)
+
+
+async def move_usage(
+    conn: AsyncConnection,
+    entries: Sequence[LedgerEntry],
+    *,
+    budgets: Mapping[str, Decimal | None] | None = None,
+) -> list[str]:
+    """Move the budgets' usage rows by entries written in the same transaction.
 
     With `budgets` (program id -> annual budget, None for none), a usage row is
     raised only while it stays within its budget, in the same atomic statement
@@ -159,11 +176,7 @@ async def append(
     moves: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
     for entry_ in entries:
         moves[(entry_.program_id, entry_.year)] += _USAGE_SIGN[entry_.kind] * entry_.amount
-    conn = await session.connection()
-    if entries:
-        # A plain INSERT: the entries are never changed, so the session need not track them.
-        await conn.execute(_INSERT_ENTRIES, [row_values(e) for e in entries])
-    statements = _usage_statements(session)
+    statements = _usage_statements(conn.dialect.name)
     over = []
     for (program_id, year), delta in sorted(moves.items()):
         if not delta:
@@ -182,8 +195,7 @@ async def append(
     return over
 
 
-def _usage_statements(session: AsyncSession) -> dict[str, Any]:
-    dialect = session.get_bind().dialect.name
+def _usage_statements(dialect: str) -> dict[str, Any]:
     statements = _USAGE_STATEMENTS.get(dialect)
     if statements is None:
         insert = sqlite_insert if dialect == "sqlite" else postgresql_insert

@@ -15,14 +15,14 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.core import audit
-from app.core.db import row_values
+from app.core.db import insert_rows, row_values
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.money import ZERO, round_down, round_half_up
@@ -52,8 +52,8 @@ log = logging.getLogger("computematch.orders")
 
 # The statements of placing an order, built once (building one costs more than running
 # it, and a built one keeps its cache key).
-_INSERT_ORDER = insert(cast(Table, Order.__table__))
-_INSERT_PARTS = insert(cast(Table, OrderPart.__table__))
+_ORDERS = cast(Table, Order.__table__)
+_PARTS = cast(Table, OrderPart.__table__)
 # Only the request is an ORM object (pricing takes it); the rest are plain columns,
 # which cost a fraction of an object to load.
 _QUOTE_AND_REQUEST = (
@@ -228,7 +228,8 @@ def _entries(
 
 
 async def _after_capacity_hold() -> None:
-    """A seam for tests to inject a crash between the capacity hold and the ledger write."""
+    """A seam for tests to inject a crash after the capacity hold and the ledger entries
+    are written (on PostgreSQL in one statement), before the budgets' usage moves."""
 
 
 async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
@@ -394,12 +395,11 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
     # One order per quote is a unique key: of two orders racing on one quote, both past
     # the check above, the second fails here (on PostgreSQL, once the first commits),
     # and the endpoint answers 409 `quote_used`.
-    conn = await session.connection()
-    await conn.execute(_INSERT_ORDER, row_values(order))
-    await conn.execute(_INSERT_PARTS, [row_values(row) for row in rows])
-    await _after_capacity_hold()
-    await audit.record(
-        session,
+    year = ctx.contract_date.year
+    entries = [
+        e for row in rows for e in _entries(order, row, year, ("reserve", row.subsidy_amount))
+    ]
+    audit_row = audit.row(
         principal,
         "order.placed",
         "order",
@@ -410,13 +410,23 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             "subsidy_amount": str(order.subsidy_amount),
         },
     )
+    conn = await session.connection()
+    # The order, its holds, the audit entry and the ledger reservations in one
+    # round trip on PostgreSQL (`insert_rows`).
+    await insert_rows(
+        conn,
+        [
+            (_ORDERS, [row_values(order)]),
+            (_PARTS, [row_values(row) for row in rows]),
+            (audit.TABLE, [audit_row]),
+            (ledger.TABLE, [row_values(e) for e in entries]),
+        ],
+    )
+    await _after_capacity_hold()
     # Last before the commit: each budget is raised only if it still covers the
     # reservation, in one atomic statement that holds its row until the commit.
-    year = ctx.contract_date.year
-    over = await ledger.append(
-        session,
-        [e for row in rows for e in _entries(order, row, year, ("reserve", row.subsidy_amount))],
-        budgets={p.id: p.annual_budget for p in ctx.programs},
+    over = await ledger.move_usage(
+        conn, entries, budgets={p.id: p.annual_budget for p in ctx.programs}
     )
     if over:
         raise OrderConflict(
