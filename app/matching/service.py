@@ -21,17 +21,16 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from app.core.errors import Conflict, NotFound
 from app.core.money import ZERO
 from app.core.timeutil import today_shanghai
-from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
 from app.matching import engine
 from app.matching.schemas import MatchOut, MatchPart
 from app.models import (
     Accelerator,
+    CapRelaxation,
     ComputeRequest,
     Enterprise,
     Listing,
@@ -61,10 +60,19 @@ RATE_PLACES = Decimal("0.0001")
 # The statements run on every match, built once: building one costs more than
 # running it (SQLAlchemy's expression construction), and a built one keeps its cache key.
 # The enterprise with its cap relaxations, and the programs' state (the cache's check).
+# What pricing needs of the enterprise, a row per cap relaxation (plain columns: an
+# ORM object with its relaxations loaded cost several times the statement).
 _ENTERPRISE = (
-    select(Enterprise, *subsidy_service.PROGRAMS_STATE_COLUMNS)
+    select(
+        Enterprise.id,
+        Enterprise.region_code,
+        Enterprise.is_foundation_model_enterprise,
+        CapRelaxation.program_id,
+        CapRelaxation.annual_cap,
+        *subsidy_service.PROGRAMS_STATE_COLUMNS,
+    )
+    .outerjoin(CapRelaxation, CapRelaxation.enterprise_id == Enterprise.id)
     .where(Enterprise.id == bindparam("enterprise_id"))
-    .options(joinedload(Enterprise.cap_relaxations))
 )
 _LOCK_ENTERPRISE = _ENTERPRISE.with_for_update(of=Enterprise)
 _HOLDS = select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
@@ -210,27 +218,24 @@ async def build_context(
     `lock_enterprise`: lock the request's enterprise as it is read (an order: its caps
     are what the lock guards, so its balances are read after it).
     `contract_date`: the Asia/Shanghai day the contract is made (default: today)."""
-    found = (
-        (
-            await session.execute(
-                _LOCK_ENTERPRISE if lock_enterprise else _ENTERPRISE,
-                {"enterprise_id": request.enterprise_id},
-            )
+    rows = (
+        await (await session.connection()).execute(
+            _LOCK_ENTERPRISE if lock_enterprise else _ENTERPRISE,
+            {"enterprise_id": request.enterprise_id},
         )
-        .unique()
-        .first()
-    )
-    if found is None:  # the foreign key makes this a broken invariant
+    ).all()
+    if not rows:  # the foreign key makes this a broken invariant
         raise NotFound(f"enterprise {request.enterprise_id} does not exist")
-    enterprise, programs_state = found[0], tuple(found[1:])
+    enterprise_id, region_code, is_foundation_model_enterprise = rows[0][:3]
+    programs_state = tuple(rows[0][5:])
     contract_date = contract_date or today_shanghai()
     stored = await subsidy_service.load_programs(session, programs_state)
     programs = [s.program for s in stored]
     facts = EnterpriseFacts(
-        region_code=enterprise.region_code,
-        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
+        region_code=region_code,
+        is_foundation_model_enterprise=is_foundation_model_enterprise,
         relies_on_filed_model=request.purpose in ("maas", "agent") and bool(request.filed_model),
-        relaxed_caps=enterprise_service.relaxed_caps(enterprise),
+        relaxed_caps={program_id: cap for _, _, _, program_id, cap, *_ in rows if program_id},
     )
     year = contract_date.year
     open_programs = [
@@ -248,7 +253,7 @@ async def build_context(
     budgeted = [p.id for p in open_programs if p.annual_budget is not None]
     # The enterprise's balances and those budgets' usage rows, in one read (an order
     # reads them under the enterprise's lock; its budgets are guarded when spent).
-    mine, spent = await ledger.order_balances(session, enterprise.id, year, budgeted)
+    mine, spent = await ledger.order_balances(session, enterprise_id, year, budgeted)
     enterprise_used, budget_used = ledger.used(mine), ledger.used(spent)
     return MatchContext(
         request=request,

@@ -5,7 +5,7 @@ the rows whose state it reads to decide capacity and caps: so two orders for
 the same cards or cap queue up, and the second one sees the first one's holds
 and ledger entries. A budget is guarded where it is spent: the last statement
 before the commit raises the program's usage row only if the budget still
-covers the reservation (`ledger.append`), and holds that row to the commit. On
+covers the reservation (`ledger.move_usage`), and holds that row to the commit. On
 SQLite the request's transaction already holds the database write lock (BEGIN
 IMMEDIATE), which serialises the same way.
 """
@@ -270,7 +270,9 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
         cards_total,
         provider_status,
         list_id,
-    ) in await session.execute(_LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}):
+    ) in await (await session.connection()).execute(
+        _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}
+    ):
         if status == "active" and provider_status == "listed":
             cards_of[offer_id] = cards_total
         lists = provider_lists.setdefault(provider_id, set())
