@@ -11,12 +11,10 @@ from app.core.security import Principal
 from app.core.timeutil import utcnow
 from app.models import AuditEntry
 
+TABLE = cast(Table, AuditEntry.__table__)
 # A plain INSERT in the caller's transaction: an entry is never changed, so the
 # session has nothing to track (and no unit of work to run for it).
-_INSERT = insert(cast(Table, AuditEntry.__table__))
-
-
-TABLE = cast(Table, AuditEntry.__table__)
+_INSERT = insert(TABLE)
 
 
 async def record(

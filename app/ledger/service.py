@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, insert, literal, select, union_all
+from sqlalchemy import Select, Table, bindparam, func, literal, select, union_all
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from app.core.db import MoneyFen, row_values
+from app.core.db import MoneyFen, insert_rows, row_values
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import utcnow
@@ -132,7 +132,6 @@ async def programs_used(
 
 
 TABLE = cast(Table, LedgerEntry.__table__)
-_INSERT_ENTRIES = insert(TABLE)
 # How each kind of entry moves a budget's usage: a settlement only turns a
 # reservation into a payment.
 _USAGE_SIGN = {"reserve": 1, "release": -1, "settle": 0}
@@ -148,9 +147,8 @@ async def append(
     (`move_usage`: what it returns are the programs whose budget the entries would
     overspend, and for which nothing was raised; the caller then rolls back)."""
     conn = await session.connection()
-    if entries:
-        # A plain INSERT: the entries are never changed, so the session need not track them.
-        await conn.execute(_INSERT_ENTRIES, [row_values(e) for e in entries])
+    # Plain INSERTs: the entries are never changed, so the session need not track them.
+    await insert_rows(conn, [(TABLE, [row_values(e) for e in entries])])
     return await move_usage(conn, entries, budgets=budgets)
 
 

@@ -59,9 +59,9 @@ RATE_PLACES = Decimal("0.0001")
 
 # The statements run on every match, built once: building one costs more than
 # running it (SQLAlchemy's expression construction), and a built one keeps its cache key.
-# The enterprise with its cap relaxations, and the programs' state (the cache's check).
 # What pricing needs of the enterprise, a row per cap relaxation (plain columns: an
-# ORM object with its relaxations loaded cost several times the statement).
+# ORM object with its relaxations loaded cost several times the statement), and the
+# programs' state (the cache's check).
 _ENTERPRISE = (
     select(
         Enterprise.id,
