@@ -7,17 +7,15 @@ For one enterprise, program and year:
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, bindparam, func, literal, select, union_all
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import MoneyFen, insert_rows, row_values
+from app.core.db import insert_rows, row_values
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import utcnow
@@ -101,7 +99,8 @@ async def order_balances(
 ) -> tuple[dict[str, Balance], dict[str, Balance]]:
     """The enterprise's balances and the budgets of `program_ids` in `year`, in one read
     (what pricing checks caps and budgets against; an order reads it under the
-    enterprise's lock, and its budgets are guarded again where spent: `append`)."""
+    enterprise's lock; its budgets are guarded again by the database as the ledger
+    entries are written: `append`)."""
     params: dict[str, Any] = {"enterprise_id": enterprise_id, "year": year}
     if program_ids:
         params["program_ids"] = list(program_ids)
@@ -132,90 +131,32 @@ async def programs_used(
 
 
 TABLE = cast(Table, LedgerEntry.__table__)
-# How each kind of entry moves a budget's usage: a settlement only turns a
-# reservation into a payment.
-_USAGE_SIGN = {"reserve": 1, "release": -1, "settle": 0}
+# The name the database gives its refusal of a reservation past a program's annual
+# budget (migration 0006: a trigger on this table moves the budgets' usage rows).
+BUDGET_CHECK = "ck_budget_usage_within_budget"
 
 
-async def append(
-    session: AsyncSession,
-    entries: Sequence[LedgerEntry],
-    *,
-    budgets: Mapping[str, Decimal | None] | None = None,
-) -> list[str]:
-    """Append entries to the ledger, and move the budgets' usage rows with them
-    (`move_usage`: what it returns are the programs whose budget the entries would
-    overspend, and for which nothing was raised; the caller then rolls back)."""
+def in_lock_order(entries: Iterable[LedgerEntry]) -> list[LedgerEntry]:
+    """Entries in the order their budgets' usage rows are to be locked.
+
+    Each entry moves its program's usage row, on PostgreSQL at the commit, in the
+    order the entries were written: two transactions that write entries of the
+    same programs in one fixed order cannot deadlock on those rows."""
+    return sorted(entries, key=lambda e: (e.program_id, e.year))
+
+
+async def append(session: AsyncSession, entries: Sequence[LedgerEntry]) -> None:
+    """Append entries to the ledger. The database moves the budgets' usage rows with
+    them (Σ reserve − Σ release) and refuses, as `BUDGET_CHECK`, a reservation that
+    would overspend a budget; on PostgreSQL that happens at the commit."""
     conn = await session.connection()
     # Plain INSERTs: the entries are never changed, so the session need not track them.
-    await insert_rows(conn, [(TABLE, [row_values(e) for e in entries])])
-    return await move_usage(conn, entries, budgets=budgets)
+    await insert_rows(conn, [(TABLE, [row_values(e) for e in in_lock_order(entries)])])
 
 
-async def move_usage(
-    conn: AsyncConnection,
-    entries: Sequence[LedgerEntry],
-    *,
-    budgets: Mapping[str, Decimal | None] | None = None,
-) -> list[str]:
-    """Move the budgets' usage rows by entries written in the same transaction.
-
-    With `budgets` (program id -> annual budget, None for none), a usage row is
-    raised only while it stays within its budget, in the same atomic statement
-    that raises it: what it returns are the programs whose budget the entries
-    would overspend, and for which nothing was raised; the caller then rolls back.
-    So placing an order need not lock a program for the whole of its transaction:
-    the row is locked from this statement to the commit.
-
-    The rows are changed in a fixed order (program, year), so two transactions
-    writing entries of several programs cannot deadlock on them; each change is an
-    atomic increment, so none is lost.
-    """
-    moves: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
-    for entry_ in entries:
-        moves[(entry_.program_id, entry_.year)] += _USAGE_SIGN[entry_.kind] * entry_.amount
-    statements = _usage_statements(conn.dialect.name)
-    over = []
-    for (program_id, year), delta in sorted(moves.items()):
-        if not delta:
-            continue
-        budget = budgets.get(program_id) if budgets is not None and delta > 0 else None
-        params = {"usage_program": program_id, "usage_year": year, "delta": delta}
-        if budget is None:
-            await conn.execute(statements["add"], params)
-            continue
-        within = (
-            delta <= budget
-            and (await conn.execute(statements["add_within"], {**params, "budget": budget})).first()
-        )
-        if not within:
-            over.append(program_id)
-    return over
-
-
-def _usage_statements(dialect: str) -> dict[str, Any]:
-    statements = _USAGE_STATEMENTS.get(dialect)
-    if statements is None:
-        insert = sqlite_insert if dialect == "sqlite" else postgresql_insert
-        table = BudgetUsage.__table__
-        delta = bindparam("delta", type_=MoneyFen())
-        add = insert(BudgetUsage).values(
-            program_id=bindparam("usage_program"), year=bindparam("usage_year"), used=delta
-        )
-        raised = {"used": table.c.used + delta}
-        index = [table.c.program_id, table.c.year]
-        statements = _USAGE_STATEMENTS[dialect] = {
-            "add": add.on_conflict_do_update(index_elements=index, set_=raised),
-            "add_within": add.on_conflict_do_update(
-                index_elements=index,
-                set_=raised,
-                where=table.c.used + delta <= bindparam("budget", type_=MoneyFen()),
-            ).returning(table.c.used),
-        }
-    return statements
-
-
-_USAGE_STATEMENTS: dict[str, dict[str, Any]] = {}
+def overspends_budget(error: BaseException) -> bool:
+    """Whether a database error is the refusal of a reservation past a budget."""
+    return BUDGET_CHECK in str(getattr(error, "orig", error))
 
 
 def used(balances: dict[str, Balance]) -> dict[str, Decimal]:

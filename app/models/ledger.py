@@ -38,11 +38,13 @@ class LedgerEntry(Base):
 
 class BudgetUsage(Base):
     """What each program's budget has used in a year: Σ reserve − Σ release over every
-    enterprise's ledger entries, kept up to date in the transaction that writes them.
+    enterprise's ledger entries, moved by the database in the transaction that writes
+    them (a trigger on `ledger_entries`, migration 0006; on PostgreSQL at the commit).
 
-    Placing an order checks the budget against this one row, instead of summing a
-    ledger that grows all year, and raises it only while it stays within the budget
-    (`app.ledger.service.append`); `check-invariants` proves it equal to the sums.
+    Pricing checks the budget against this one row, instead of summing a ledger that
+    grows all year; the trigger refuses a reservation that would take it past the
+    budget (`app.ledger.service.BUDGET_CHECK`); `check-invariants` proves it equal to
+    the sums.
     """
 
     __tablename__ = "budget_usage"

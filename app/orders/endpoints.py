@@ -12,6 +12,7 @@ from app.core.etag import IdempotencyKey, set_etag
 from app.core.money import ZERO
 from app.core.pagination import Page, PageParams, paginate
 from app.core.security import CurrentPrincipal
+from app.ledger import service as ledger
 from app.matching.schemas import MatchOut
 from app.models import Order, OrderPart, Quote
 from app.orders import service
@@ -167,8 +168,15 @@ async def place_order(
             order = await service.place_order(session, principal, payload.quote_id)
             await session.commit()
             break
-        except IntegrityError:
+        except IntegrityError as exc:
             await session.rollback()
+            if ledger.overspends_budget(exc):
+                # Another order took the budget's last room since this one read it.
+                raise service.OrderConflict(
+                    "the budget of the quoted program no longer covers the quoted "
+                    "subsidy; take a new quote",
+                    reason="subsidy",
+                ) from None
             raise service.OrderConflict(
                 f"quote {payload.quote_id} was already ordered", reason="quote_used"
             ) from None
@@ -180,6 +188,7 @@ async def place_order(
                 raise
             log.warning("order placement retried after %s (attempt %d)", code, attempt)
             await asyncio.sleep(0.01 * attempt)
+    service.log_placed(order)
     set_etag(response, order.id, order.version)
     return order_out(order)
 

@@ -3,11 +3,12 @@
 Placing an order locks, in a fixed order (offers by id, then the enterprise),
 the rows whose state it reads to decide capacity and caps: so two orders for
 the same cards or cap queue up, and the second one sees the first one's holds
-and ledger entries. A budget is guarded where it is spent: the last statement
-before the commit raises the program's usage row only if the budget still
-covers the reservation (`ledger.move_usage`), and holds that row to the commit. On
-SQLite the request's transaction already holds the database write lock (BEGIN
-IMMEDIATE), which serialises the same way.
+and ledger entries. A budget is guarded by the database where it is spent: the
+ledger's reservations move the program's usage row, and a reservation that would
+take it past the budget is refused (`ledger.BUDGET_CHECK`). On PostgreSQL that
+happens at the commit, so the row that most orders share is locked only while a
+commit finishes in the server. On SQLite the request's transaction already holds
+the database write lock (BEGIN IMMEDIATE), which serialises the same way.
 """
 
 import logging
@@ -229,7 +230,7 @@ def _entries(
 
 async def _after_capacity_hold() -> None:
     """A seam for tests to inject a crash after the capacity hold and the ledger entries
-    are written (on PostgreSQL in one statement), before the budgets' usage moves."""
+    are written (on PostgreSQL in one statement), before the commit."""
 
 
 async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
@@ -421,44 +422,37 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             (_ORDERS, [row_values(order)]),
             (_PARTS, [row_values(row) for row in rows]),
             (audit.TABLE, [audit_row]),
-            (ledger.TABLE, [row_values(e) for e in entries]),
+            (ledger.TABLE, [row_values(e) for e in ledger.in_lock_order(entries)]),
         ],
     )
     await _after_capacity_hold()
-    # Last before the commit: each budget is raised only if it still covers the
-    # reservation, in one atomic statement that holds its row until the commit.
-    over = await ledger.move_usage(
-        conn, entries, budgets={p.id: p.annual_budget for p in ctx.programs}
-    )
-    if over:
-        raise OrderConflict(
-            f"the budget of {', '.join(over)} no longer covers the quoted subsidy; "
-            "take a new quote",
-            reason="subsidy",
-        )
+    # Everything the answer shows is in hand: no need to read the order back.
+    set_committed_value(order, "parts", sorted(rows, key=lambda row: row.id))
+    return order
+
+
+def log_placed(order: Order) -> None:
+    """The business event of a placed order, once it is committed."""
     log.info(
         "order placed: %s quote=%s gross=%s subsidy=%s",
         order.id,
-        quote_id,
+        order.quote_id,
         order.gross_amount,
         order.subsidy_amount,
         extra={
             "event": "order.placed",
             "order_id": order.id,
-            "quote_id": quote_id,
-            "compute_request_id": request.id,
+            "quote_id": order.quote_id,
+            "compute_request_id": order.request_id,
             "enterprise_id": order.enterprise_id,
-            "offer_ids": offer_ids,
+            "offer_ids": sorted({p.offer_id for p in order.parts}),
             "cards": order.cards,
             "gross_amount": str(order.gross_amount),
             "subsidy_amount": str(order.subsidy_amount),
             "net_amount": str(order.net_amount),
-            "program_ids": program_ids,
+            "program_ids": sorted({p.program_id for p in order.parts if p.program_id}),
         },
     )
-    # Everything the answer shows is in hand: no need to read the order back.
-    set_committed_value(order, "parts", sorted(rows, key=lambda row: row.id))
-    return order
 
 
 async def _holds(session: AsyncSession, offer_id: str, match: MatchOut) -> list[engine.Hold]:

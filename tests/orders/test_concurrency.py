@@ -95,8 +95,9 @@ async def test_one_quote_placed_at_once_many_times_makes_one_order(
         assert await check(session) == []
 
 
-async def test_twelve_enterprises_race_for_a_small_budget(client: AsyncClient, db: Any) -> None:
-    budget = Decimal("10000.00")
+async def small_budget_market(client: AsyncClient, budget: Decimal) -> dict[str, Any]:
+    """A district program with `budget` a year, and an offer under it of which an
+    order of 1 card × 800 h costs 7,600.00 with 3,040.00 of subsidy."""
     created = await client.post(
         "/v1/subsidy-programs",
         json=district_program(
@@ -106,8 +107,7 @@ async def test_twelve_enterprises_race_for_a_small_budget(client: AsyncClient, d
     )
     assert created.status_code == 201, created.text
     provider = await create_provider(client, lists=("hz-planned-icc",), region_code="330106")
-    # 8 cards × 100 h × 9.50 = 7,600.00 gross: 40% is 3,040.00 per order.
-    offer = await create_offer(
+    return await create_offer(
         client,
         provider,
         cards_total=12,
@@ -115,12 +115,22 @@ async def test_twelve_enterprises_race_for_a_small_budget(client: AsyncClient, d
         accelerator_id="nvidia-h20",
         region_code="330106",
     )
-    attempts = []
-    for _ in range(12):
-        enterprise = await create_enterprise(client, region_code="330106")
-        q = await quote(client, enterprise, offer, cards=1, hours=800, latest_start=T0.isoformat())
-        assert q["subsidy"]["program_id"] == "xihu-compute-2026"
-        attempts.append((enterprise, q))
+
+
+async def small_budget_quote(
+    client: AsyncClient, offer: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    enterprise = await create_enterprise(client, region_code="330106")
+    q = await quote(client, enterprise, offer, cards=1, hours=800, latest_start=T0.isoformat())
+    assert q["subsidy"]["program_id"] == "xihu-compute-2026"
+    assert q["subsidy"]["amount"] == "3040.00"
+    return enterprise, q
+
+
+async def test_twelve_enterprises_race_for_a_small_budget(client: AsyncClient, db: Any) -> None:
+    budget = Decimal("10000.00")
+    offer = await small_budget_market(client, budget)
+    attempts = [await small_budget_quote(client, offer) for _ in range(12)]
     statuses = await place_all(client, attempts)
     assert statuses.count(201) >= 1
     assert set(statuses) <= {201, 409}
@@ -136,6 +146,47 @@ async def test_twelve_enterprises_race_for_a_small_budget(client: AsyncClient, d
     listed = await client.get("/v1/subsidy-programs/xihu-compute-2026", headers=OPERATOR)
     assert Decimal(listed.json()["budget_used"]) == spent
     assert statuses.count(201) == int(budget // Decimal("3040.00"))
+
+
+async def test_the_database_refuses_a_reservation_past_the_budget(
+    client: AsyncClient, db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two orders can both read room in a budget before either commits; the database
+    # then refuses the one that would overspend it (on PostgreSQL at its commit).
+    # Here the order is made to read the usage as it was when it was quoted.
+    from app.ledger import service as ledger
+
+    offer = await small_budget_market(client, Decimal("10000.00"))
+    attempts = [await small_budget_quote(client, offer) for _ in range(4)]
+    for enterprise, q in attempts[:2]:
+        placed = await client.post(
+            "/v1/orders", json={"quote_id": q["id"]}, headers=bearer(enterprise["api_key"])
+        )
+        assert placed.status_code == 201, placed.text
+    real_balances = ledger.order_balances
+
+    async def usage_before_the_third(*args: Any) -> Any:
+        mine, budgets = await real_balances(*args)
+        return mine, {**budgets, "xihu-compute-2026": ledger.Balance(reserved=Decimal("6080.00"))}
+
+    third, fourth = attempts[2:]
+    placed = await client.post(
+        "/v1/orders", json={"quote_id": third[1]["id"]}, headers=bearer(third[0]["api_key"])
+    )
+    assert placed.status_code == 201, placed.text
+    monkeypatch.setattr(ledger, "order_balances", usage_before_the_third)
+    refused = await client.post(
+        "/v1/orders", json={"quote_id": fourth[1]["id"]}, headers=bearer(fourth[0]["api_key"])
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["reason"] == "subsidy"
+    assert "budget" in refused.json()["detail"]
+    async with db.sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(Order)) == 3
+        assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 3
+        assert await check(session) == []
+    listed = await client.get("/v1/subsidy-programs/xihu-compute-2026", headers=OPERATOR)
+    assert Decimal(listed.json()["budget_used"]) == Decimal("9120.00")
 
 
 async def test_a_crash_between_hold_and_ledger_leaves_nothing(
