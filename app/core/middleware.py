@@ -9,6 +9,7 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, cast
@@ -20,6 +21,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.base import Executable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import reset_request_id, set_request_id
@@ -304,6 +307,44 @@ def _record_statements(is_sqlite: bool) -> dict[str, Any]:
     }
 
 
+@dataclass
+class PendingAnswer:
+    """The claimed idempotency record of the request being served, for an endpoint
+    that writes its answer in its own transaction (`scope["state"]["idempotency"]`).
+
+    Written with the change it answers, a retry can never find the change made but
+    the record still pending (a process that died between the two left the key
+    answering 409 until the claim went stale, and then the change's own conflict).
+    Once the endpoint's transaction commits (`committed`), the middleware writes
+    nothing more; otherwise it answers the record as usual.
+    """
+
+    statement: Executable
+    record: dict[str, str]
+    seal: "ResponseSeal"
+    committed: bool = False
+
+    async def write(
+        self, conn: AsyncConnection, status: int, headers: Mapping[str, str], body: bytes
+    ) -> None:
+        """Store the answer on `conn`, in the transaction of the change it answers."""
+        await conn.execute(self.statement, self._values(status, headers, body))
+
+    def _values(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+        return {
+            **self.record,
+            "status_code": status,
+            "replayed_headers": {k: v for k, v in headers.items() if k.lower() in REPLAYED_HEADERS},
+            "sealed_body": self.seal.seal(body),
+        }
+
+
+def pending_answer(scope_state: Mapping[str, Any]) -> PendingAnswer | None:
+    """The request's claimed record, if it came with an Idempotency-Key."""
+    answer = scope_state.get("idempotency")
+    return answer if isinstance(answer, PendingAnswer) else None
+
+
 class IdempotencyMiddleware:
     """`Idempotency-Key` on POST: the same key and body answer the first response again.
 
@@ -371,6 +412,8 @@ class IdempotencyMiddleware:
             await self._answer_existing(send, await self._read(record), fingerprint, seal)
             return
 
+        answer = PendingAnswer(self.statements["done"], record, seal)
+        scope.setdefault("state", {})["idempotency"] = answer
         replay_body = body
 
         async def replay_receive() -> Message:
@@ -393,23 +436,15 @@ class IdempotencyMiddleware:
         except BaseException:
             await self.records.run(self.statements["forget"], record)
             raise
+        if answer.committed:
+            return  # answered in the endpoint's own transaction
         status = captured["status"]
         if status >= 500 or status == 429:
             await self.records.run(self.statements["forget"], record)
             return
-        headers = {
-            k.decode("latin-1"): v.decode("latin-1")
-            for k, v in captured["headers"]
-            if k.decode("latin-1").lower() in REPLAYED_HEADERS
-        }
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in captured["headers"]}
         await self.records.run(
-            self.statements["done"],
-            {
-                **record,
-                "status_code": status,
-                "replayed_headers": headers,
-                "sealed_body": seal.seal(captured["body"]),
-            },
+            self.statements["done"], answer._values(status, headers, captured["body"])
         )
 
     async def _read(self, record: dict[str, str]) -> StoredResponse | None:

@@ -3,12 +3,13 @@ import logging
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problems
-from app.core.etag import IdempotencyKey, set_etag
+from app.core.etag import IdempotencyKey, etag_for, set_etag
+from app.core.middleware import pending_answer
 from app.core.money import ZERO
 from app.core.pagination import Page, PageParams, paginate
 from app.core.security import CurrentPrincipal
@@ -159,13 +160,22 @@ async def place_order(
     payload: OrderCreate,
     session: SessionDep,
     principal: CurrentPrincipal,
-    response: Response,
+    request: Request,
     idempotency_key: IdempotencyKey = None,
-) -> OrderOut:
+) -> Response:
     """Place an order on a quote: capacity and subsidy are reserved together, or neither (409)."""
+    # With an Idempotency-Key, the answer is stored in the order's own transaction.
+    answer = pending_answer(request.scope.get("state", {}))
     for attempt in range(1, RETRIES + 1):
         try:
             order = await service.place_order(session, principal, payload.quote_id)
+            body = order_out(order).model_dump_json().encode()
+            headers = {
+                "content-type": "application/json",
+                "etag": etag_for(order.id, order.version),
+            }
+            if answer is not None:
+                await answer.write(await session.connection(), 201, headers, body)
             await session.commit()
             break
         except IntegrityError as exc:
@@ -188,9 +198,11 @@ async def place_order(
                 raise
             log.warning("order placement retried after %s (attempt %d)", code, attempt)
             await asyncio.sleep(0.01 * attempt)
+    if answer is not None:
+        answer.committed = True
     service.log_placed(order)
-    set_etag(response, order.id, order.version)
-    return order_out(order)
+    # The bytes stored for a retry are the bytes sent.
+    return Response(body, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 async def get_order_or_404(

@@ -3,7 +3,8 @@
 from datetime import timedelta
 from typing import Any
 
-from httpx import AsyncClient
+import pytest
+from httpx import ASGITransport, AsyncClient
 
 from tests.factories import (
     OPERATOR,
@@ -159,6 +160,36 @@ async def test_same_idempotency_key_places_one_order(client: AsyncClient) -> Non
     plain_again = await order(client, enterprise, quote)
     assert plain_again.status_code == 409
     assert plain_again.json()["reason"] == "quote_used"
+
+
+async def test_the_idempotent_answer_commits_with_the_order(
+    app: Any, client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process fails once the order is committed, before it answers: the retry with
+    # the same key gets the order that was placed (its answer was stored in the order's
+    # own transaction), not a conflict with it.
+    from app.orders import service
+
+    _, offer, enterprise = await market(client)
+    request = await create_request(client, enterprise)
+    quote = await quote_for(client, enterprise, request, offer)
+
+    def fail(order: Any) -> None:
+        raise RuntimeError("simulated failure after the commit")
+
+    monkeypatch.setattr(service, "log_placed", fail)
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as raw:
+        lost = await order(raw, enterprise, quote, key="order-lost")
+    assert lost.status_code == 500
+    monkeypatch.undo()
+    retry = await order(client, enterprise, quote, key="order-lost")
+    assert retry.status_code == 201, retry.text
+    assert retry.headers["idempotent-replayed"] == "true"
+    assert retry.headers["etag"]
+    listed = await client.get("/v1/orders", headers=bearer(enterprise["api_key"]))
+    assert [o["id"] for o in listed.json()["items"]] == [retry.json()["id"]]
+    assert retry.json()["quote_id"] == quote["id"]
 
 
 async def test_an_expired_quote_cannot_be_ordered(client: AsyncClient, db: Any) -> None:
