@@ -199,33 +199,44 @@ def row_values(instance: Any) -> dict[str, Any]:
 
 
 # Statements inserting rows into several tables at once, by shape: ((table, rows), ...).
-_INSERTS_TOGETHER: dict[tuple[tuple[str, int], ...], Executable] = {}
+_INSERTS_TOGETHER: dict[tuple[tuple[tuple[str, int], ...], Executable | None], Executable] = {}
+
+
+# A statement and its parameters.
+Statement = tuple[Executable, Mapping[str, Any]]
 
 
 async def insert_rows(
-    conn: AsyncConnection, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]
+    conn: AsyncConnection,
+    batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]],
+    *,
+    also: Statement | None = None,
 ) -> None:
-    """Insert rows (each a value for every column) into several tables, in this order.
+    """Insert rows (each a value for every column) into several tables, in this order,
+    and run `also` (a data-modifying statement whose parameters are named apart from
+    the rows' own `r<table>_<row>_<column>`).
 
     On PostgreSQL they go as one statement: an INSERT a row, all but the last in a
     WITH (data-modifying CTEs, which run to completion whether or not they are read; the
     foreign keys are checked at the end of the statement, so a row may refer to one
-    written by an earlier INSERT of the same statement). A round trip costs more than
-    the rows it carries, on both sides. Elsewhere (SQLite, in process, where a
-    statement costs little and no such WITH exists), one statement per table.
+    written by an earlier INSERT of the same statement), `also` a CTE of it too. A round
+    trip costs more than the rows it carries, on both sides. Elsewhere (SQLite, in
+    process, where a statement costs little and no such WITH exists), one statement per
+    table, and `also` last.
     """
     batches = [(table, rows) for table, rows in batches if rows]
-    if not batches:
-        return
-    if conn.dialect.name != "postgresql" or len(batches) == 1:
+    if conn.dialect.name != "postgresql" or len(batches) + (also is not None) < 2:
         for table, rows in batches:
             await conn.execute(insert(table), list(rows))
+        if also is not None:
+            await conn.execute(also[0], dict(also[1]))
         return
     shape = tuple((table.name, len(rows)) for table, rows in batches)
-    statement = _INSERTS_TOGETHER.get(shape)
+    key = (shape, also[0] if also is not None else None)
+    statement = _INSERTS_TOGETHER.get(key)
     if statement is None:
-        statement = _INSERTS_TOGETHER[shape] = _inserts_together(
-            [(table, len(rows)) for table, rows in batches]
+        statement = _INSERTS_TOGETHER[key] = _inserts_together(
+            [(table, len(rows)) for table, rows in batches], also[0] if also else None
         )
     params = {
         f"r{t}_{r}_{column.key}": row[column.key]
@@ -233,10 +244,12 @@ async def insert_rows(
         for r, row in enumerate(rows)
         for column in table.columns
     }
+    if also is not None:
+        params.update(also[1])
     await conn.execute(statement, params)
 
 
-def _inserts_together(shape: Sequence[tuple[Table, int]]) -> Executable:
+def _inserts_together(shape: Sequence[tuple[Table, int]], also: Executable | None) -> Executable:
     # One single-row INSERT a row: SQLAlchemy caches the compiled form of a statement
     # made of these, never of a multi-row VALUES (which it compiles anew each time).
     inserts = [
@@ -250,7 +263,10 @@ def _inserts_together(shape: Sequence[tuple[Table, int]]) -> Executable:
         for r in range(n)
     ]
     *first, last = inserts
-    return last.add_cte(*(stmt.cte(f"w{k}") for k, stmt in enumerate(first)))
+    ctes = [stmt.cte(f"w{k}") for k, stmt in enumerate(first)]
+    if also is not None:
+        ctes.append(cast(Any, also).cte("w_also"))
+    return last.add_cte(*ctes)
 
 
 class StatementRunner:

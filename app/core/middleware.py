@@ -21,12 +21,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.base import Executable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.context import reset_request_id, set_request_id
-from app.core.db import Database, StatementRunner
+from app.core.db import Database, Statement, StatementRunner
 from app.core.errors import PROBLEM_JSON, TYPE_BASE
 from app.core.timeutil import utcnow
 from app.models import IdempotencyRecord
@@ -319,18 +318,16 @@ class PendingAnswer:
     nothing more; otherwise it answers the record as usual.
     """
 
-    statement: Executable
+    done: Executable  # the statement that stores an answer
     record: dict[str, str]
     seal: "ResponseSeal"
     committed: bool = False
 
-    async def write(
-        self, conn: AsyncConnection, status: int, headers: Mapping[str, str], body: bytes
-    ) -> None:
-        """Store the answer on `conn`, in the transaction of the change it answers."""
-        await conn.execute(self.statement, self._values(status, headers, body))
+    def statement(self, status: int, headers: Mapping[str, str], body: bytes) -> Statement:
+        """The statement that stores this answer, for the endpoint's transaction."""
+        return self.done, self.values(status, headers, body)
 
-    def _values(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
+    def values(self, status: int, headers: Mapping[str, str], body: bytes) -> dict[str, Any]:
         return {
             **self.record,
             "status_code": status,
@@ -444,7 +441,7 @@ class IdempotencyMiddleware:
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in captured["headers"]}
         await self.records.run(
-            self.statements["done"], answer._values(status, headers, captured["body"])
+            self.statements["done"], answer.values(status, headers, captured["body"])
         )
 
     async def _read(self, record: dict[str, str]) -> StoredResponse | None:

@@ -164,18 +164,19 @@ async def place_order(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Place an order on a quote: capacity and subsidy are reserved together, or neither (409)."""
-    # With an Idempotency-Key, the answer is stored in the order's own transaction.
+    # With an Idempotency-Key, the answer is stored with the order's rows (one statement).
     answer = pending_answer(request.scope.get("state", {}))
     for attempt in range(1, RETRIES + 1):
         try:
-            order = await service.place_order(session, principal, payload.quote_id)
+            placement = await service.check_order(session, principal, payload.quote_id)
+            order = placement.order
             body = order_out(order).model_dump_json().encode()
             headers = {
                 "content-type": "application/json",
                 "etag": etag_for(order.id, order.version),
             }
-            if answer is not None:
-                await answer.write(await session.connection(), 201, headers, body)
+            also = answer.statement(201, headers, body) if answer is not None else None
+            await service.write_order(session, placement, also=also)
             await session.commit()
             break
         except IntegrityError as exc:

@@ -12,6 +12,7 @@ the database write lock (BEGIN IMMEDIATE), which serialises the same way.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
@@ -23,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.core import audit
-from app.core.db import insert_rows, row_values
+from app.core.db import Statement, insert_rows, row_values
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.money import ZERO, round_down, round_half_up
@@ -233,7 +234,17 @@ async def _after_capacity_hold() -> None:
     are written (on PostgreSQL in one statement), before the commit."""
 
 
-async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
+@dataclass(frozen=True)
+class Placement:
+    """An order checked against capacity and subsidy as they are now, under the locks
+    that keep them so until the commit, and the rows that will place it."""
+
+    order: Order  # with its parts, as written
+    rows: list[tuple[Table, list[dict[str, Any]]]]
+
+
+async def check_order(session: AsyncSession, principal: Principal, quote_id: str) -> Placement:
+    """Lock and re-check what a quote pinned; write nothing yet (`write_order`)."""
     if principal.role == "provider":
         raise Forbidden("orders are placed by enterprises")
     # The quote, its request and any order already placed on it, in one read; the quote
@@ -413,11 +424,10 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             "subsidy_amount": str(order.subsidy_amount),
         },
     )
-    conn = await session.connection()
-    # The order, its holds, the audit entry and the ledger reservations in one
-    # round trip on PostgreSQL (`insert_rows`).
-    await insert_rows(
-        conn,
+    # Everything the answer shows is in hand: no need to read the order back.
+    set_committed_value(order, "parts", sorted(rows, key=lambda row: row.id))
+    return Placement(
+        order,
         [
             (_ORDERS, [row_values(order)]),
             (_PARTS, [row_values(row) for row in rows]),
@@ -425,10 +435,22 @@ async def place_order(session: AsyncSession, principal: Principal, quote_id: str
             (ledger.TABLE, [row_values(e) for e in ledger.in_lock_order(entries)]),
         ],
     )
+
+
+async def write_order(
+    session: AsyncSession, placement: Placement, *, also: Statement | None = None
+) -> Order:
+    """Write a checked order: the order, its holds, the audit entry and the ledger
+    reservations, and `also` a statement of the caller's (the idempotency answer), in
+    one round trip on PostgreSQL (`insert_rows`)."""
+    await insert_rows(await session.connection(), placement.rows, also=also)
     await _after_capacity_hold()
-    # Everything the answer shows is in hand: no need to read the order back.
-    set_committed_value(order, "parts", sorted(rows, key=lambda row: row.id))
-    return order
+    return placement.order
+
+
+async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
+    """Check and write an order on a quote (`check_order`, then `write_order`)."""
+    return await write_order(session, await check_order(session, principal, quote_id))
 
 
 def log_placed(order: Order) -> None:

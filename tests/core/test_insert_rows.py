@@ -5,7 +5,7 @@ from datetime import date
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.core.db import insert_rows, row_values
@@ -87,3 +87,42 @@ async def test_a_bad_row_writes_nothing(db: Any) -> None:
         await session.rollback()
     assert await count(db, PROVIDERS, id=provider["id"]) == 0
     assert await count(db, LISTINGS, id=orphan["id"]) == 0
+
+
+async def test_also_runs_its_statement_with_the_rows(db: Any) -> None:
+    # An UPDATE of a row written before, with the new rows (one statement on
+    # PostgreSQL); its parameters are its own.
+    before = provider_row("91330108MA2TEST003")
+    provider = provider_row("91330108MA2TEST004")
+    rename = (
+        update(PROVIDERS)
+        .where(PROVIDERS.c.id == bindparam("renamed_id"))
+        .values(name=bindparam("new_name"))
+    )
+    async with db.sessionmaker() as session:
+        conn = await session.connection()
+        await insert_rows(conn, [(PROVIDERS, [before])])
+        await session.commit()
+    for _ in range(2):  # the second time from the statement built the first
+        async with db.sessionmaker() as session:
+            conn = await session.connection()
+            await insert_rows(
+                conn,
+                [
+                    (PROVIDERS, [provider]),
+                    (LISTINGS, [listing_row(provider["id"], "hz-planned-icc")]),
+                ],
+                also=(rename, {"renamed_id": before["id"], "new_name": "renamed"}),
+            )
+            await session.rollback()
+    async with db.sessionmaker() as session:
+        conn = await session.connection()
+        await insert_rows(
+            conn,
+            [(PROVIDERS, [provider])],
+            also=(rename, {"renamed_id": before["id"], "new_name": "renamed"}),
+        )
+        await session.commit()
+    assert await count(db, PROVIDERS, id=provider["id"]) == 1
+    assert await count(db, PROVIDERS, name="renamed") == 1
+    assert await count(db, LISTINGS, provider_id=provider["id"]) == 0
