@@ -9,7 +9,9 @@ On PostgreSQL the trigger is deferred to the commit. The usage row of a program
 that most orders share is then locked only while the committing transaction
 finishes inside the server, instead of from a statement of its own until the
 client's COMMIT arrived a round trip later. SQLite serialises writers anyway and
-has no deferred triggers: there the row moves with the entry.
+has no deferred triggers: there the row moves with the entry. (A later migration
+that rebuilds `ledger_entries` on SQLite, as Alembic's batch mode does, must create
+the trigger again: SQLite drops a table's triggers with the table.)
 
 Revision ID: 0006
 Revises: 0005

@@ -175,12 +175,16 @@ async def test_the_database_refuses_a_reservation_past_the_budget(
     )
     assert placed.status_code == 201, placed.text
     monkeypatch.setattr(ledger, "order_balances", usage_before_the_third)
-    refused = await client.post(
-        "/v1/orders", json={"quote_id": fourth[1]["id"]}, headers=bearer(fourth[0]["api_key"])
-    )
+    keyed = {**bearer(fourth[0]["api_key"]), "Idempotency-Key": "fourth"}
+    refused = await client.post("/v1/orders", json={"quote_id": fourth[1]["id"]}, headers=keyed)
     assert refused.status_code == 409, refused.text
     assert refused.json()["reason"] == "subsidy"
     assert "budget" in refused.json()["detail"]
+    # The answer written with the order's rows went with them; the refusal is the answer.
+    again = await client.post("/v1/orders", json={"quote_id": fourth[1]["id"]}, headers=keyed)
+    assert again.status_code == 409
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == refused.json()
     async with db.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Order)) == 3
         assert await session.scalar(select(func.count()).select_from(LedgerEntry)) == 3
