@@ -232,11 +232,11 @@ async def insert_rows(
             await conn.execute(also[0], dict(also[1]))
         return
     shape = tuple((table.name, len(rows)) for table, rows in batches)
-    key = (shape, also[0] if also is not None else None)
-    statement = _INSERTS_TOGETHER.get(key)
+    also_statement = also[0] if also is not None else None
+    statement = _INSERTS_TOGETHER.get((shape, also_statement))
     if statement is None:
-        statement = _INSERTS_TOGETHER[key] = _inserts_together(
-            [(table, len(rows)) for table, rows in batches], also[0] if also else None
+        statement = _INSERTS_TOGETHER[(shape, also_statement)] = _inserts_together(
+            [(table, len(rows)) for table, rows in batches], also_statement
         )
     params = {
         f"r{t}_{r}_{column.key}": row[column.key]

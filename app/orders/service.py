@@ -439,18 +439,12 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
 
 async def write_order(
     session: AsyncSession, placement: Placement, *, also: Statement | None = None
-) -> Order:
+) -> None:
     """Write a checked order: the order, its holds, the audit entry and the ledger
     reservations, and `also` a statement of the caller's (the idempotency answer), in
     one round trip on PostgreSQL (`insert_rows`)."""
     await insert_rows(await session.connection(), placement.rows, also=also)
     await _after_capacity_hold()
-    return placement.order
-
-
-async def place_order(session: AsyncSession, principal: Principal, quote_id: str) -> Order:
-    """Check and write an order on a quote (`check_order`, then `write_order`)."""
-    return await write_order(session, await check_order(session, principal, quote_id))
 
 
 def log_placed(order: Order) -> None:
