@@ -78,11 +78,13 @@ def _sums(whose: str) -> Select[str, str, str, Decimal]:
     ).group_by(LedgerEntry.program_id, LedgerEntry.kind)
 
 
-_MINE = _sums("enterprise").where(
+# The enterprise's sums and the budgets' usage, as (whose, program_id, kind, amount)
+# rows: `order_balances` reads both; an order reads them beside its offers' holds.
+MINE = _sums("enterprise").where(
     LedgerEntry.enterprise_id == bindparam("enterprise_id"), LedgerEntry.year == bindparam("year")
 )
 # The budgets as their usage rows keep them (see BudgetUsage), shaped as ledger sums.
-_BUDGETS = select(
+BUDGETS = select(
     literal("program").label("whose"),
     BudgetUsage.program_id,
     literal("reserve").label("kind"),
@@ -91,7 +93,7 @@ _BUDGETS = select(
     BudgetUsage.year == bindparam("year"),
     BudgetUsage.program_id.in_(bindparam("program_ids", expanding=True)),
 )
-_MINE_AND_BUDGETS = union_all(_MINE, _BUDGETS)
+_MINE_AND_BUDGETS = union_all(MINE, BUDGETS)
 
 
 async def order_balances(
@@ -107,11 +109,21 @@ async def order_balances(
     # Core statements run on the session's connection: the ORM session's own layers
     # cost more than the statements (here and in `append`).
     conn = await session.connection()
-    rows = (await conn.execute(_MINE_AND_BUDGETS if program_ids else _MINE, params)).all()
-    return (
-        _fold((p, k, a) for whose, p, k, a in rows if whose == "enterprise"),
-        _fold((p, k, a) for whose, p, k, a in rows if whose == "program"),
-    )
+    rows = (await conn.execute(_MINE_AND_BUDGETS if program_ids else MINE, params)).all()
+    return split_balances(rows)
+
+
+def split_balances(
+    rows: Iterable[Sequence[Any]],
+) -> tuple[dict[str, Balance], dict[str, Balance]]:
+    """(the enterprise's balances, the budgets') from rows of `MINE` and `BUDGETS`."""
+    mine, budgets = [], []
+    for whose, program_id, kind, amount, *_ in rows:
+        if whose == "enterprise":
+            mine.append((program_id, kind, amount))
+        elif whose == "program":
+            budgets.append((program_id, kind, amount))
+    return _fold(mine), _fold(budgets)
 
 
 async def programs_used(

@@ -61,20 +61,20 @@ RATE_PLACES = Decimal("0.0001")
 # running it (SQLAlchemy's expression construction), and a built one keeps its cache key.
 # What pricing needs of the enterprise, a row per cap relaxation (plain columns: an
 # ORM object with its relaxations loaded cost several times the statement), and the
-# programs' state (the cache's check).
+# programs' state (the cache's check). An order reads the same columns with its quote.
+ENTERPRISE_COLUMNS = (
+    Enterprise.id,
+    Enterprise.region_code,
+    Enterprise.is_foundation_model_enterprise,
+    CapRelaxation.program_id,
+    CapRelaxation.annual_cap,
+    *subsidy_service.PROGRAMS_STATE_COLUMNS,
+)
 _ENTERPRISE = (
-    select(
-        Enterprise.id,
-        Enterprise.region_code,
-        Enterprise.is_foundation_model_enterprise,
-        CapRelaxation.program_id,
-        CapRelaxation.annual_cap,
-        *subsidy_service.PROGRAMS_STATE_COLUMNS,
-    )
+    select(*ENTERPRISE_COLUMNS)
     .outerjoin(CapRelaxation, CapRelaxation.enterprise_id == Enterprise.id)
     .where(Enterprise.id == bindparam("enterprise_id"))
 )
-_LOCK_ENTERPRISE = _ENTERPRISE.with_for_update(of=Enterprise)
 _HOLDS = select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
     OrderPart.offer_id.in_(bindparam("offer_ids", expanding=True)),
     OrderPart.holding.is_(True),
@@ -105,6 +105,8 @@ class MatchContext:
     # today, for this enterprise's region and this purpose): the only ones whose
     # rates bound a candidate's subsidy.
     open_programs: list[Program] = field(default_factory=list)
+    # The open programs with an annual budget: the budgets that can cap a subsidy.
+    budgeted: list[str] = field(default_factory=list)
     provider_lists: dict[str, frozenset[str]] = field(default_factory=dict)
     _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(
         default_factory=dict, init=False, repr=False
@@ -208,26 +210,38 @@ class MatchContext:
 
 
 async def build_context(
-    session: AsyncSession,
-    request: ComputeRequest,
-    *,
-    lock_enterprise: bool = False,
-    contract_date: date | None = None,
+    session: AsyncSession, request: ComputeRequest, *, contract_date: date | None = None
 ) -> MatchContext:
-    """What pricing needs.
-    `lock_enterprise`: lock the request's enterprise as it is read (an order: its caps
-    are what the lock guards, so its balances are read after it).
+    """What pricing needs: the enterprise, the programs, and the enterprise's balances
+    and the budgets' usage as they are now.
     `contract_date`: the Asia/Shanghai day the contract is made (default: today)."""
     rows = (
         await (await session.connection()).execute(
-            _LOCK_ENTERPRISE if lock_enterprise else _ENTERPRISE,
-            {"enterprise_id": request.enterprise_id},
+            _ENTERPRISE, {"enterprise_id": request.enterprise_id}
         )
     ).all()
-    if not rows:  # the foreign key makes this a broken invariant
+    ctx = await context_without_usage(session, request, rows, contract_date=contract_date)
+    mine, spent = await ledger.order_balances(
+        session, request.enterprise_id, ctx.contract_date.year, ctx.budgeted
+    )
+    ctx.enterprise_used, ctx.budget_used = ledger.used(mine), ledger.used(spent)
+    return ctx
+
+
+async def context_without_usage(
+    session: AsyncSession,
+    request: ComputeRequest,
+    enterprise_rows: Sequence[Sequence[Any]],
+    *,
+    contract_date: date | None = None,
+) -> MatchContext:
+    """The context from the enterprise's rows as `ENTERPRISE_COLUMNS` read them (one per
+    cap relaxation), with no usage yet: the caller reads the balances of the enterprise
+    and of `ctx.budgeted` (an order, under its locks)."""
+    if not enterprise_rows:  # the foreign key makes this a broken invariant
         raise NotFound(f"enterprise {request.enterprise_id} does not exist")
-    enterprise_id, region_code, is_foundation_model_enterprise = rows[0][:3]
-    programs_state = tuple(rows[0][5:])
+    region_code, is_foundation_model_enterprise = enterprise_rows[0][1:3]
+    programs_state = tuple(enterprise_rows[0][5:])
     contract_date = contract_date or today_shanghai()
     stored = await subsidy_service.load_programs(session, programs_state)
     programs = [s.program for s in stored]
@@ -235,9 +249,8 @@ async def build_context(
         region_code=region_code,
         is_foundation_model_enterprise=is_foundation_model_enterprise,
         relies_on_filed_model=request.purpose in ("maas", "agent") and bool(request.filed_model),
-        relaxed_caps={program_id: cap for _, _, _, program_id, cap, *_ in rows if program_id},
+        relaxed_caps={row[3]: row[4] for row in enterprise_rows if row[3]},
     )
-    year = contract_date.year
     open_programs = [
         p
         for p in programs
@@ -249,22 +262,18 @@ async def build_context(
     ]
     # The highest rate any program open to this enterprise and purpose can pay today.
     open_rates = [p.max_rate for p in open_programs]
-    # Only these programs can pay, so only their budgets can cap a subsidy.
-    budgeted = [p.id for p in open_programs if p.annual_budget is not None]
-    # The enterprise's balances and those budgets' usage rows, in one read (an order
-    # reads them under the enterprise's lock; its budgets are guarded when spent).
-    mine, spent = await ledger.order_balances(session, enterprise_id, year, budgeted)
-    enterprise_used, budget_used = ledger.used(mine), ledger.used(spent)
     return MatchContext(
         request=request,
         enterprise=facts,
         programs=programs,
         program_versions={s.program.id: s.version for s in stored},
         contract_date=contract_date,
-        enterprise_used=enterprise_used,
-        budget_used=budget_used,
+        enterprise_used={},
+        budget_used={},
         max_rate=max(open_rates, default=Decimal(0)),
         open_programs=open_programs,
+        # Only these programs can pay, so only their budgets can cap a subsidy.
+        budgeted=[p.id for p in open_programs if p.annual_budget is not None],
     )
 
 

@@ -1,14 +1,15 @@
 """Quotes and orders: capacity and subsidy reserved together, in one transaction.
 
-Placing an order locks, in a fixed order (offers by id, then the enterprise),
-the rows whose state it reads to decide capacity and caps: so two orders for
-the same cards or cap queue up, and the second one sees the first one's holds
-and ledger entries. A budget is guarded by the database where it is spent: the
-ledger's reservations move the program's usage row, and a reservation that would
-take it past the budget is refused (`ledger.BUDGET_CHECK`). On PostgreSQL that
-happens at the commit, so the row that most orders share is locked only while a
-commit finishes in the server. On SQLite the request's transaction already holds
-the database write lock (BEGIN IMMEDIATE), which serialises the same way.
+Placing an order locks, in a fixed order (the enterprise, with the quote; then
+the offers by id), the rows whose state it reads to decide capacity and caps,
+and reads that state after both: so two orders for the same cards or cap queue
+up, and the second one sees the first one's holds and ledger entries. A budget
+is guarded by the database where it is spent: the ledger's reservations move the
+program's usage row, and a reservation that would take it past the budget is
+refused (`ledger.BUDGET_CHECK`). On PostgreSQL that happens at the commit, so
+the row that most orders share is locked only while a commit finishes in the
+server. On SQLite the request's transaction already holds the database write
+lock (BEGIN IMMEDIATE), which serialises the same way.
 """
 
 import logging
@@ -17,7 +18,18 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    Table,
+    and_,
+    bindparam,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -35,6 +47,7 @@ from app.matching import engine
 from app.matching import service as matching
 from app.matching.schemas import MatchOut
 from app.models import (
+    CapRelaxation,
     ComputeRequest,
     Enterprise,
     LedgerEntry,
@@ -57,13 +70,28 @@ log = logging.getLogger("computematch.orders")
 _ORDERS = cast(Table, Order.__table__)
 _PARTS = cast(Table, OrderPart.__table__)
 # Only the request is an ORM object (pricing takes it); the rest are plain columns,
-# which cost a fraction of an object to load.
-_QUOTE_AND_REQUEST = (
-    select(Quote.id, Quote.enterprise_id, Quote.expires_at, Quote.match, ComputeRequest, Order.id)
+# which cost a fraction of an object to load. The quote comes with its request, any
+# order already placed on it, and its enterprise, locked (its caps are what the lock
+# guards), with what pricing needs of it (`matching.ENTERPRISE_COLUMNS`, a row per
+# cap relaxation).
+_QUOTE = (
+    select(
+        Quote.id,
+        Quote.enterprise_id,
+        Quote.expires_at,
+        Quote.match,
+        ComputeRequest,
+        Order.id,
+        *matching.ENTERPRISE_COLUMNS,
+    )
     .join(ComputeRequest, ComputeRequest.id == Quote.request_id)
+    .join(Enterprise, Enterprise.id == Quote.enterprise_id)
+    .outerjoin(CapRelaxation, CapRelaxation.enterprise_id == Enterprise.id)
     .outerjoin(Order, Order.quote_id == Quote.id)
     .where(Quote.id == bindparam("quote_id"))
+    .with_for_update(of=Enterprise)
 )
+_ENTERPRISE_AT = 6  # where the enterprise's columns start in a row of _QUOTE
 # The offers locked, with their provider's status and its lists on the contract day
 # (one row per list; the listings are read, not locked).
 _LOCK_OFFERS = (
@@ -89,11 +117,31 @@ _LOCK_OFFERS = (
     .order_by(Offer.id)
     .with_for_update(of=Offer)
 )
-_HOLDS = select(OrderPart.start, OrderPart.end, OrderPart.cards).where(
-    OrderPart.offer_id == bindparam("offer_id"),
-    OrderPart.holding.is_(True),
-    OrderPart.end > bindparam("start"),
-    OrderPart.start < bindparam("end"),
+# Once both are locked, in one read: the enterprise's balances, the budgets' usage
+# (`ledger.MINE`, `ledger.BUDGETS`) and the offers' holds over the window, as rows of
+# (whose, id, kind, amount, start, end, cards). The first branch's columns give the
+# result its types (and PostgreSQL the union's).
+_USAGE = union_all(
+    ledger.MINE.add_columns(
+        sql_cast(null(), _PARTS.c.start.type).label("start"),
+        sql_cast(null(), _PARTS.c.end.type).label("end"),
+        sql_cast(null(), _PARTS.c.cards.type).label("cards"),
+    ),
+    ledger.BUDGETS.add_columns(null(), null(), null()),
+    select(
+        literal("hold"),
+        OrderPart.offer_id,
+        null(),
+        null(),
+        OrderPart.start,
+        OrderPart.end,
+        OrderPart.cards,
+    ).where(
+        OrderPart.offer_id.in_(bindparam("offer_ids", expanding=True)),
+        OrderPart.holding.is_(True),
+        OrderPart.end > bindparam("start"),
+        OrderPart.start < bindparam("end"),
+    ),
 )
 
 
@@ -247,12 +295,12 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
     """Lock and re-check what a quote pinned; write nothing yet (`write_order`)."""
     if principal.role == "provider":
         raise Forbidden("orders are placed by enterprises")
-    # The quote, its request and any order already placed on it, in one read; the quote
-    # and the request answer 404 to whom may not see them.
-    found = (await session.execute(_QUOTE_AND_REQUEST, {"quote_id": quote_id})).first()
-    if found is None or not (principal.is_operator or principal.enterprise_id == found[1]):
+    # The quote, its request, any order already placed on it and its enterprise, locked,
+    # in one read; the quote and the request answer 404 to whom may not see them.
+    found = (await session.execute(_QUOTE, {"quote_id": quote_id})).all()
+    if not found or not (principal.is_operator or principal.enterprise_id == found[0][1]):
         raise NotFound(f"quote {quote_id} does not exist")
-    _, _, expires_at, quoted_match, request, taken = found
+    _, _, expires_at, quoted_match, request, taken = found[0][:_ENTERPRISE_AT]
     now = utcnow()
     if expires_at <= now:
         raise OrderConflict(
@@ -269,10 +317,16 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
         raise OrderConflict(f"quote {quote_id} was already ordered ({taken})", reason="quote_used")
     match = MatchOut.model_validate(quoted_match)
     parts = _parts_of(match)
-
-    # 1. Capacity: lock the offers (fixed order), then read their holds as they are now.
-    offer_ids = sorted({p["offer_id"] for p in parts})
     contract_date = today_shanghai()
+    ctx = await matching.context_without_usage(
+        session,
+        request,
+        [row[_ENTERPRISE_AT:] for row in found],
+        contract_date=contract_date,
+    )
+
+    # 1. Lock the offers (by id: a fixed order, after the enterprise).
+    offer_ids = sorted({p["offer_id"] for p in parts})
     cards_of: dict[str, int] = {}  # the offers on sale, locked: id -> cards in all
     provider_lists: dict[str, set[str]] = {}
     for (
@@ -291,14 +345,19 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
         if list_id is not None:
             lists.add(list_id)
     for part in parts:
-        offer_id = part["offer_id"]
-        if offer_id not in cards_of:
+        if part["offer_id"] not in cards_of:
             raise OrderConflict(
-                f"offer {offer_id} is no longer on sale", reason="offer_unavailable"
+                f"offer {part['offer_id']} is no longer on sale", reason="offer_unavailable"
             )
+
+    # 2. What the locks guard, as it is now (read after both): the offers' holds, the
+    # enterprise's balances; and the budgets' usage, which the database guards again
+    # where it is spent (below), so that no program is locked for long.
+    holds, mine, budgets = await _usage(session, offer_ids, match, ctx)
+    for part in parts:
+        offer_id = part["offer_id"]
         cards_total = cards_of[offer_id]
-        holds = await _holds(session, offer_id, match)
-        peak = engine.peak_usage(holds, match.start, match.end)
+        peak = engine.peak_usage(holds.get(offer_id, []), match.start, match.end)
         if peak + part["cards"] > cards_total:
             raise OrderConflict(
                 f"offer {offer_id} has {cards_total - peak} of {cards_total} cards "
@@ -306,18 +365,9 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
                 f"the quote needs {part['cards']}",
                 reason="capacity",
             )
-
-    # 2. Subsidy: lock the enterprise, then re-derive it from the ledger. The enterprise
-    # is locked as it is read: its caps are what the lock guards. The budgets are
-    # guarded where they are spent (below), so no program is locked for long.
-    program_ids = sorted({p["subsidy"].program_id for p in parts if p["subsidy"].program_id})
-    # The enterprise's balances after its lock; the budgets' usage as it is now.
-    ctx = await matching.build_context(
-        session, request, lock_enterprise=bool(program_ids), contract_date=contract_date
-    )
+    ctx.enterprise_used, ctx.budget_used = ledger.used(mine), ledger.used(budgets)
     # The lists came with the offers; a provider of a part is always one of theirs.
     ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
-    await matching.load_provider_lists(session, ctx, {p["provider_id"] for p in parts})
     enterprise_used = dict(ctx.enterprise_used)
     budget_used = dict(ctx.budget_used)
     decided = []
@@ -471,11 +521,30 @@ def log_placed(order: Order) -> None:
     )
 
 
-async def _holds(session: AsyncSession, offer_id: str, match: MatchOut) -> list[engine.Hold]:
-    rows = await (await session.connection()).execute(
-        _HOLDS, {"offer_id": offer_id, "start": match.start, "end": match.end}
-    )
-    return [engine.Hold(start=s, end=e, cards=c) for s, e, c in rows]
+async def _usage(
+    session: AsyncSession, offer_ids: list[str], match: MatchOut, ctx: matching.MatchContext
+) -> tuple[dict[str, list[engine.Hold]], dict[str, ledger.Balance], dict[str, ledger.Balance]]:
+    """The offers' holds over the match's window (offer id -> holds), the enterprise's
+    balances and the budgets' usage in the contract's year: one read (`_USAGE`)."""
+    rows = (
+        await (await session.connection()).execute(
+            _USAGE,
+            {
+                "enterprise_id": ctx.request.enterprise_id,
+                "year": ctx.contract_date.year,
+                "program_ids": ctx.budgeted,
+                "offer_ids": offer_ids,
+                "start": match.start,
+                "end": match.end,
+            },
+        )
+    ).all()
+    holds: dict[str, list[engine.Hold]] = {}
+    for whose, offer_id, _, _, start, end, cards in rows:
+        if whose == "hold":
+            holds.setdefault(offer_id, []).append(engine.Hold(start=start, end=end, cards=cards))
+    mine, budgets = ledger.split_balances(rows)
+    return holds, mine, budgets
 
 
 async def load_order(session: AsyncSession, order_id: str) -> Order:

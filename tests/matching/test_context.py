@@ -4,7 +4,6 @@ flag and every cap relaxation granted to it, read as a row per relaxation."""
 from decimal import Decimal
 from typing import Any
 
-import pytest
 from httpx import AsyncClient
 
 from app.core.db import Database
@@ -17,22 +16,21 @@ HZ_CITY = "hz-city-compute-2024"
 BINJIANG = "binjiang-compute-2025"
 
 
-async def context_of(db: Database, request_id: str, *, lock: bool) -> matching.MatchContext:
+async def context_of(db: Database, request_id: str) -> matching.MatchContext:
     async with db.sessionmaker() as session:
         request = await session.get(ComputeRequest, request_id)
         assert request is not None
-        return await matching.build_context(session, request, lock_enterprise=lock)
+        return await matching.build_context(session, request)
 
 
-@pytest.mark.parametrize("lock", [False, True])
 async def test_the_enterprise_and_each_of_its_relaxations(
-    client: AsyncClient, db: Database, lock: bool
+    client: AsyncClient, db: Database
 ) -> None:
     enterprise = await create_enterprise(
         client, region_code="330106", is_foundation_model_enterprise=True
     )
     request = await create_request(client, enterprise)
-    plain = await context_of(db, request["id"], lock=lock)
+    plain = await context_of(db, request["id"])
     assert plain.enterprise.region_code == "330106"
     assert plain.enterprise.is_foundation_model_enterprise is True
     assert plain.enterprise.relaxed_caps == {}
@@ -51,7 +49,7 @@ async def test_the_enterprise_and_each_of_its_relaxations(
                 )
             )
         await session.commit()
-    relaxed = await context_of(db, request["id"], lock=lock)
+    relaxed = await context_of(db, request["id"])
     assert relaxed.enterprise.relaxed_caps == {
         HZ_CITY: Decimal("20000000.00"),
         BINJIANG: Decimal("9000000.00"),
@@ -62,6 +60,6 @@ async def test_the_enterprise_and_each_of_its_relaxations(
 async def test_an_enterprise_that_is_not_foundation(client: AsyncClient, db: Database) -> None:
     enterprise: dict[str, Any] = await create_enterprise(client)
     request = await create_request(client, enterprise)
-    ctx = await context_of(db, request["id"], lock=True)
+    ctx = await context_of(db, request["id"])
     assert ctx.enterprise.is_foundation_model_enterprise is False
     assert ctx.enterprise.region_code == "330108"
