@@ -75,11 +75,16 @@ _ENTERPRISE = (
     .outerjoin(CapRelaxation, CapRelaxation.enterprise_id == Enterprise.id)
     .where(Enterprise.id == bindparam("enterprise_id"))
 )
-_HOLDS = select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
+# The holds of the offers `offer_ids` that overlap the window `start`..`end`: what
+# matching and placing an order both count against an offer's cards.
+HOLDS_OVER_WINDOW = (
     OrderPart.offer_id.in_(bindparam("offer_ids", expanding=True)),
     OrderPart.holding.is_(True),
     OrderPart.end > bindparam("start"),
     OrderPart.start < bindparam("end"),
+)
+_HOLDS = select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
+    *HOLDS_OVER_WINDOW
 )
 _LISTINGS = select(Listing.provider_id, Listing.list_id).where(
     Listing.provider_id.in_(bindparam("provider_ids", expanding=True)),

@@ -136,12 +136,7 @@ _USAGE = union_all(
         OrderPart.start,
         OrderPart.end,
         OrderPart.cards,
-    ).where(
-        OrderPart.offer_id.in_(bindparam("offer_ids", expanding=True)),
-        OrderPart.holding.is_(True),
-        OrderPart.end > bindparam("start"),
-        OrderPart.start < bindparam("end"),
-    ),
+    ).where(*matching.HOLDS_OVER_WINDOW),
 )
 
 
