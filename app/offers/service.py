@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,15 @@ from app.offers.schemas import (
     OfferSync,
     OfferUpdate,
     SyncResult,
+)
+
+# A provider locked while its offers are created or synced, so that these take turns.
+# FOR NO KEY UPDATE, not FOR UPDATE: an order holds its offers locked while the
+# foreign keys of its rows take a key-share lock on their provider, which FOR UPDATE
+# would refuse; a sync, waiting for those offers, and the order would wait for each
+# other until the database aborted one.
+_LOCK_PROVIDER = (
+    select(Provider).where(Provider.id == bindparam("provider_id")).with_for_update(key_share=True)
 )
 
 # Columns a provider states; compared field by field to tell an update from a no-op.
@@ -113,9 +122,7 @@ async def _writable_provider(
         raise Unprocessable.field(["body", "provider_id"], "the operator must name provider_id")
     # Locked like a sync does: creates and syncs of one provider take turns, so the
     # external_id check below cannot be raced (PostgreSQL; SQLite writers already do).
-    provider = await session.scalar(
-        select(Provider).where(Provider.id == provider_id).with_for_update()
-    )
+    provider = await session.scalar(_LOCK_PROVIDER, {"provider_id": provider_id})
     if provider is None:
         raise Unprocessable.field(["body", "provider_id"], f"no provider {provider_id}")
     if provider.status in ("delisted", "rejected"):
@@ -300,9 +307,7 @@ async def sync_offers(
     """Upsert a provider's offers by external_id, in one transaction."""
     if len(payload.offers) > max_batch:
         raise Unprocessable.field(["body", "offers"], f"at most {max_batch} offers per sync call")
-    provider = await session.scalar(
-        select(Provider).where(Provider.id == provider_id).with_for_update()
-    )
+    provider = await session.scalar(_LOCK_PROVIDER, {"provider_id": provider_id})
     if provider is None:
         raise NotFound(f"provider {provider_id} does not exist")
     if provider.status in ("delisted", "rejected"):

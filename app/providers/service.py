@@ -49,7 +49,8 @@ async def lock_provider(session: AsyncSession, provider: Provider) -> Provider:
         select(Provider)
         .where(Provider.id == provider.id)
         .options(selectinload(Provider.listings))
-        .with_for_update(of=Provider)
+        # FOR NO KEY UPDATE: orders' foreign keys may still take their key share.
+        .with_for_update(of=Provider, key_share=True)
         .execution_options(populate_existing=True)
     )
     if locked is None:

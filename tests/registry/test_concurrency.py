@@ -3,10 +3,12 @@
 import asyncio
 from typing import Any
 
+import pytest
 from httpx import AsyncClient, Response
+from sqlalchemy import select, text
 
 from app.core.db import Database
-from app.models import Listing, Provider
+from app.models import Listing, Offer, Provider
 from tests.factories import OPERATOR, bearer, create_provider, credit_code, offer_body
 from tests.registry.helpers import assert_problem, count, count_offers
 
@@ -190,3 +192,52 @@ async def test_racing_accelerator_creates_store_one(client: AsyncClient) -> None
         *(client.post("/v1/accelerators", json=body, headers=OPERATOR) for _ in range(RACERS))
     )
     assert statuses(responses) == [201] + [409] * (RACERS - 1)
+
+
+async def test_a_sync_never_deadlocks_with_an_order_on_its_offers(
+    client: AsyncClient, db: Database
+) -> None:
+    # Placing an order locks its offers, and its rows' foreign keys then take a key-share
+    # lock on their provider; a sync locks the provider, then writes its offers. The
+    # sync's provider lock must leave the key share free, or each waits for the other
+    # and the database aborts one of them.
+    if db.is_sqlite:
+        pytest.skip("SQLite's writers take turns: there are no row locks to cycle")
+    provider = await create_provider(client)
+    body = offer_body(external_id="held", price_per_card_hour="12.00")
+    created = await client.post("/v1/offers", json=body, headers=bearer(provider["api_key"]))
+    assert created.status_code == 201, created.text
+    async with db.sessionmaker() as order:
+        await order.execute(
+            select(Offer.id).where(Offer.id == created.json()["id"]).with_for_update()
+        )
+        sync = asyncio.create_task(
+            client.put(
+                f"/v1/providers/{provider['id']}/offers:sync",
+                json={"offers": [{**body, "price_per_card_hour": "13.00"}]},
+                headers=bearer(provider["api_key"]),
+            )
+        )
+        await until_a_backend_waits_for_a_lock(db)  # the sync, for the offer
+        await order.execute(
+            select(Provider.id)
+            .where(Provider.id == provider["id"])
+            .with_for_update(read=True, key_share=True)  # what the foreign key check takes
+        )
+        await order.commit()
+    synced = await sync
+    assert synced.status_code == 200, synced.text
+    assert synced.json()["updated"] == 1
+
+
+async def until_a_backend_waits_for_a_lock(db: Database) -> None:
+    waiting = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    for _ in range(500):
+        async with db.engine.connect() as conn:
+            if await conn.scalar(waiting):
+                return
+        await asyncio.sleep(0.01)
+    raise AssertionError("no request came to wait for a lock")
