@@ -6,6 +6,7 @@ comparisons are exact and identical on both.
 """
 
 import asyncio
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import aiosqlite
+import asyncpg
 from sqlalchemy import (
     BigInteger,
     DateTime,
@@ -274,19 +276,24 @@ class StatementRunner:
 
     For the bookkeeping around a request (rate-limit counts, idempotency records):
     a statement is one round trip, never waits for a connection a request holds,
-    and commits at once, before or after the request's own transaction.
-    - PostgreSQL: a small autocommit pool. `durable=False` turns `synchronous_commit`
-      off: the statement does not wait for the WAL flush (a crash can lose the last
-      moment's writes; right for counters, not for records a retry relies on).
-    - SQLite: one autocommit connection, given the statement SQLAlchemy compiled
-      once, so a statement is one trip to the driver's thread, not the five of a
-      session (BEGIN, statement, rows, COMMIT, reset).
+    and commits at once, before or after the request's own transaction. Each
+    statement is compiled by SQLAlchemy once and then handed to the driver as it
+    is, with the column types' own conversions: this path runs on every request,
+    and SQLAlchemy's checkout and execution cost several times the driver's own
+    (measured in bench/README.md).
+    - PostgreSQL: a small asyncpg pool in autocommit. `durable=False` turns
+      `synchronous_commit` off: the statement does not wait for the WAL flush (a
+      crash can lose the last moment's writes; right for counters, not for records
+      a retry relies on).
+    - SQLite: one autocommit connection, so a statement is one trip to the driver's
+      thread, not the five of a session (BEGIN, statement, rows, COMMIT, reset).
+    JSON columns come back as their text on both.
     """
 
     def __init__(self, db: "Database", *, durable: bool = True) -> None:
         self.db = db
         self.durable = durable
-        self._engine: AsyncEngine | None = None
+        self._pool: asyncpg.Pool | None = None
         self._sqlite: aiosqlite.Connection | None = None
         self._opening = asyncio.Lock()
         self._compiled: dict[int, tuple[Executable, SQLCompiler]] = {}
@@ -294,11 +301,16 @@ class StatementRunner:
 
     async def run(self, statement: Executable, params: dict[str, Any]) -> list[Any]:
         """The statement's rows (none for a statement that returns none)."""
-        if not self.db.is_sqlite:
-            async with self._postgresql().connect() as conn:
-                result = await conn.execute(statement, params)
-                return list(result.all()) if result.returns_rows else []
-        connection = await self._sqlite_connection()
+        sql, arguments = self._bind(statement, params)
+        if self.db.is_sqlite:
+            sqlite = await self._sqlite_connection()
+            return list(await sqlite.execute_fetchall(sql, arguments))
+        pool = self._pool or await self._postgresql()
+        async with pool.acquire() as connection:
+            return list(await connection.fetch(sql, *arguments))
+
+    def _bind(self, statement: Executable, params: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The statement's SQL (compiled once) and its positional arguments."""
         cached = self._compiled.get(id(statement))
         if cached is None or cached[0] is not statement:
             compiled = cast(
@@ -314,25 +326,26 @@ class StatementRunner:
             processors[key](values[key]) if key in processors else values[key]
             for key in compiled.positiontup or ()
         ]
-        rows = await connection.execute_fetchall(compiled.string, arguments)
-        return list(rows)
+        return compiled.string, arguments
 
-    def _postgresql(self) -> AsyncEngine:
-        if self._engine is None:
-            # Each statement holds its connection for one round trip: half the
-            # request pool serves as many requests; no overflow (see create_engine).
-            size = max(2, self.db.pool_size // 2)
-            asyncpg = make_url(self.db.url).get_driver_name() == "asyncpg"
-            settings = {} if self.durable else {"synchronous_commit": "off"}
-            self._engine = create_async_engine(
-                self.db.url,
-                isolation_level="AUTOCOMMIT",
-                pool_size=size,
-                max_overflow=0,
-                pool_recycle=3600,
-                connect_args={"server_settings": settings} if asyncpg and settings else {},
-            )
-        return self._engine
+    async def _postgresql(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                # Each statement holds its connection for one round trip: half the
+                # request pool serves as many requests. Opened as needed, kept while used.
+                size = max(2, self.db.pool_size // 2)
+                settings = {} if self.durable else {"synchronous_commit": "off"}
+                dsn = make_url(self.db.url).set(drivername="postgresql")
+                self._pool = await asyncpg.create_pool(
+                    dsn.render_as_string(hide_password=False),
+                    min_size=0,
+                    max_size=size,
+                    server_settings=settings,
+                    # A statement leaves nothing to reset but an open transaction, which
+                    # asyncpg rolls back on release whatever this does.
+                    reset=_nothing_to_reset,
+                )
+            return self._pool
 
     async def _sqlite_connection(self) -> aiosqlite.Connection:
         async with self._opening:
@@ -353,6 +366,14 @@ class StatementRunner:
         if self._sqlite is not None:
             await self._sqlite.close()
             self._sqlite = None
-        if self._engine is not None:
-            await self._engine.dispose()
-            self._engine = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+
+# What a StatementRunner's statement raises when the database fails it.
+STATEMENT_ERRORS = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+
+
+async def _nothing_to_reset(connection: asyncpg.Connection) -> None:
+    return None

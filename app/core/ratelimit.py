@@ -25,18 +25,16 @@ protects the database, it must not become the reason the API is down.
 import hmac
 import logging
 import math
-import sqlite3
 import time
 from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
 from sqlalchemy import BigInteger, Integer, bindparam, delete, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
-from app.core.db import Database, StatementRunner
+from app.core.db import STATEMENT_ERRORS, Database, StatementRunner
 from app.core.middleware import _header as header
 from app.core.middleware import send_problem
 from app.core.security import hash_key
@@ -148,7 +146,7 @@ class RateLimitMiddleware:
                 counted = await self.counters.hit_key(who, window)
             else:
                 counted = (who, await self.counters.hit(who, window))
-        except (SQLAlchemyError, sqlite3.Error, OSError) as exc:
+        except STATEMENT_ERRORS as exc:
             # The error's text may quote SQL parameters (a key's hash): log its kind only.
             log.warning(
                 "rate limit counter unavailable (%s); request let through",

@@ -8,12 +8,14 @@ that every worker process shares them.
 
 import asyncio
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
@@ -383,16 +385,24 @@ async def test_old_windows_are_pruned(
     assert set(windows) == {int(T) // 60 * 60}
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.PostgresConnectionError("INSERT INTO rate_limit_counters key_hash=h"),
+        sqlite3.OperationalError("INSERT INTO rate_limit_counters key_hash=h: database is locked"),
+        ConnectionRefusedError(111, "Connect call failed INSERT INTO rate_limit_counters"),
+    ],
+    ids=["postgresql", "sqlite", "network"],
+)
 async def test_a_failing_counter_lets_requests_through(
     client: AsyncClient,
     other_app: Callable[..., AsyncClient],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
+    error: Exception,
 ) -> None:
-    from sqlalchemy.exc import OperationalError
-
     async def broken(*args: Any) -> int:
-        raise OperationalError("INSERT INTO rate_limit_counters", {"key_hash": "h"}, Exception())
+        raise error
 
     monkeypatch.setattr(ratelimit.RateLimitCounters, "_run", broken)
     async with other_app(rate_limit_per_minute=1) as limited:
