@@ -36,7 +36,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.core import audit
-from app.core.db import Statement, insert_rows, row_values
+from app.core.db import Statement, fetch, insert_rows, row_values
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.money import ZERO, round_down, round_half_up
@@ -331,8 +331,8 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
         cards_total,
         provider_status,
         list_id,
-    ) in await (await session.connection()).execute(
-        _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}
+    ) in await fetch(
+        await session.connection(), _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}
     ):
         if status == "active" and provider_status == "listed":
             cards_of[offer_id] = cards_total
@@ -521,19 +521,18 @@ async def _usage(
 ) -> tuple[dict[str, list[engine.Hold]], dict[str, ledger.Balance], dict[str, ledger.Balance]]:
     """The offers' holds over the match's window (offer id -> holds), the enterprise's
     balances and the budgets' usage in the contract's year: one read (`_USAGE`)."""
-    rows = (
-        await (await session.connection()).execute(
-            _USAGE,
-            {
-                "enterprise_id": ctx.request.enterprise_id,
-                "year": ctx.contract_date.year,
-                "program_ids": ctx.budgeted,
-                "offer_ids": offer_ids,
-                "start": match.start,
-                "end": match.end,
-            },
-        )
-    ).all()
+    rows = await fetch(
+        await session.connection(),
+        _USAGE,
+        {
+            "enterprise_id": ctx.request.enterprise_id,
+            "year": ctx.contract_date.year,
+            "program_ids": ctx.budgeted,
+            "offer_ids": offer_ids,
+            "start": match.start,
+            "end": match.end,
+        },
+    )
     holds: dict[str, list[engine.Hold]] = {}
     for whose, offer_id, _, _, start, end, cards in rows:
         if whose == "hold":
