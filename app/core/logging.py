@@ -11,7 +11,7 @@ import logging
 import sys
 from typing import IO, Literal
 
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from app.core.context import current_request_id
 
@@ -32,11 +32,11 @@ class RequestIdFilter(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(
+    # orjson writes UTF-8 as it is (no \u escapes), several times faster than json.
+    return OrjsonFormatter(
         ["levelname", "name", "message"],
         rename_fields={"levelname": "level", "name": "logger"},
         timestamp="time",  # ISO 8601, UTC, with offset
-        json_ensure_ascii=False,
     )
 
 

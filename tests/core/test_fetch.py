@@ -61,9 +61,13 @@ async def test_rows_and_types_are_those_of_sqlalchemy(
         got = sorted(await fetch(conn, TYPED, params))
         # Three ids this time: the IN is expanded anew.
         three = await fetch(conn, TYPED, {**params, "ids": [p["id"] for p in providers]})
+        none = await fetch(conn, TYPED, {**params, "ids": []})
+        again = sorted(await fetch(conn, TYPED, params))  # the two ids' SQL, kept
     assert got == expected
     assert len(got) == 2
     assert len(three) == 3
+    assert none == []
+    assert again == expected
     provider_id, created_at, amount, doc, seven = got[0]
     assert isinstance(amount, Decimal)
     assert amount == Decimal("1234.56")
@@ -72,7 +76,7 @@ async def test_rows_and_types_are_those_of_sqlalchemy(
     assert doc == {"a": [1, "二"], "b": None}
     assert seven == 7
     # On PostgreSQL the transaction had begun (the first read): the driver ran them.
-    assert executions.count == (0 if db.engine.dialect.driver == "asyncpg" else 2)
+    assert executions.count == (0 if db.engine.dialect.driver == "asyncpg" else 4)
 
 
 async def test_before_the_transaction_begins_sqlalchemy_runs_it(
