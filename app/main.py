@@ -26,7 +26,7 @@ from app.core.errors import install_error_handlers, problems
 from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
 from app.core.openapi import OPENAPI_TAGS, install_openapi
-from app.core.ratelimit import RateLimitMiddleware
+from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.core.textguard import TextGuardMiddleware
 from app.enterprises.endpoints import router as enterprises_router
 from app.ledger.endpoints import router as ledger_router
@@ -167,10 +167,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
 
     # Outermost first: context (request id, headers, log), CORS, metrics, body limit,
-    # rate limit (its counter commits before the request's transaction opens), idempotency.
-    app.add_middleware(IdempotencyMiddleware, db=db)
-    app.add_middleware(TextGuardMiddleware)  # NUL and lone surrogates: 422 before any query
-    app.add_middleware(RateLimitMiddleware, db=db, settings=settings)
+    # idempotency (a keyed POST is counted against its rate limit in the statement that
+    # claims its key), rate limit (every other request; its counter commits before the
+    # request's transaction opens), text guard.
+    limiter = RateLimiter(db, settings)
+    app.add_middleware(TextGuardMiddleware)  # NUL, lone surrogates: 422 before the route runs
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
+    app.add_middleware(IdempotencyMiddleware, db=db, limiter=limiter)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app_metrics = metrics.install(app, settings, db)  # GET /metrics
     if settings.cors_origins:

@@ -18,15 +18,16 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Integer, Table, bindparam, delete, exists, literal, select, true, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.base import Executable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.asgi import header, send_problem
 from app.core.context import reset_request_id, set_request_id
-from app.core.db import Database, Statement, StatementRunner
-from app.core.errors import PROBLEM_JSON, TYPE_BASE
+from app.core.db import STATEMENT_ERRORS, Database, Statement, StatementRunner
+from app.core.ratelimit import COUNTED, Counted, RateLimiter
 from app.core.timeutil import utcnow
 from app.models import IdempotencyRecord
 
@@ -52,41 +53,6 @@ DOCS_PATHS = ("/docs", "/redoc", "/static-docs")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
-async def send_problem(
-    send: Send,
-    status: int,
-    type_: str,
-    title: str,
-    detail: str,
-    extra_headers: list[Any] = (),  # type: ignore[assignment]
-    fields: dict[str, Any] | None = None,
-) -> None:
-    body = json.dumps(
-        {
-            "type": TYPE_BASE + type_,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            **(fields or {}),
-        }
-    ).encode()
-    headers = [
-        (b"content-type", PROBLEM_JSON.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send(
-        {"type": "http.response.start", "status": status, "headers": headers + list(extra_headers)}
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 class RequestContextMiddleware:
     """A request id (taken from X-Request-ID or made), security headers, one log line,
     and the request counted in the app's metrics."""
@@ -99,7 +65,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = _header(scope, b"x-request-id")
+        given = header(scope, b"x-request-id")
         request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         token = set_request_id(request_id)
@@ -189,7 +155,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await send_problem(
                 send,
@@ -280,13 +246,7 @@ def _record_statements(is_sqlite: bool) -> dict[str, Any]:
     return {
         # One statement claims a new key, or takes over a stale pending record of the
         # same request; it returns a row only if this request may run.
-        "claim": claim.on_conflict_do_update(
-            index_elements=[table.c.scope, table.c.key],
-            set_={"created_at": claim.excluded.created_at},
-            where=(table.c.state == "pending")
-            & (table.c.fingerprint == claim.excluded.fingerprint)
-            & (table.c.created_at < bindparam("stale_before")),
-        ).returning(table.c.id),
+        "claim": _claiming(claim),
         "read": select(
             table.c.fingerprint,
             table.c.state,
@@ -304,6 +264,44 @@ def _record_statements(is_sqlite: bool) -> dict[str, Any]:
         ),
         "forget": delete(table).where(record, table.c.state == "pending"),
     }
+
+
+def _claiming(claim: Any) -> Any:
+    table = cast(Table, IdempotencyRecord.__table__)
+    return claim.on_conflict_do_update(
+        index_elements=[table.c.scope, table.c.key],
+        set_={"created_at": claim.excluded.created_at},
+        where=(table.c.state == "pending")
+        & (table.c.fingerprint == claim.excluded.fingerprint)
+        & (table.c.created_at < bindparam("stale_before")),
+    ).returning(table.c.id)
+
+
+def _counted_claim(hit: Any) -> Executable:
+    """PostgreSQL: the rate limiter's count (`hit`, an upsert returning the principal
+    and its count) and the claim, in one statement, the claim made only if the count
+    is within `limit`. One row: (the claimed record's id or NULL, principal, count),
+    the last two NULL for a key no live key has."""
+    table = cast(Table, IdempotencyRecord.__table__)
+    counted = hit.cte("counted")
+    over = exists().where(counted.c.count > bindparam("limit", type_=Integer))
+    claim = postgresql_insert(table).from_select(
+        ["scope", "key", "fingerprint", "state", "created_at"],
+        select(
+            bindparam("record_scope", type_=table.c.scope.type),
+            bindparam("record_key", type_=table.c.key.type),
+            bindparam("request_fingerprint", type_=table.c.fingerprint.type),
+            literal("pending", type_=table.c.state.type),
+            bindparam("now", type_=table.c.created_at.type),
+        ).where(~over),
+    )
+    claimed = _claiming(claim).cte("claimed")
+    one = select(literal(1).label("one")).subquery("one")
+    return select(
+        select(claimed.c.id).scalar_subquery().label("claimed"),
+        counted.c.principal,
+        counted.c.count,
+    ).select_from(one.outerjoin(counted, true()))
 
 
 @dataclass
@@ -352,16 +350,19 @@ class IdempotencyMiddleware:
     claim before the request's transaction, the answer after it.
     """
 
-    def __init__(self, app: ASGIApp, db: Database) -> None:
+    def __init__(self, app: ASGIApp, db: Database, limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.records = StatementRunner(db)
         self.statements = _record_statements(db.is_sqlite)
+        self.is_sqlite = db.is_sqlite
+        self.limiter = limiter
+        self._counted_claims: dict[str, Executable] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        key = _header(scope, b"idempotency-key")
+        key = header(scope, b"idempotency-key")
         if key is None:
             await self.app(scope, receive, send)
             return
@@ -383,7 +384,7 @@ class IdempotencyMiddleware:
             body += message.get("body", b"")
             if not message.get("more_body"):
                 break
-        auth = _header(scope, b"authorization") or "anonymous"
+        auth = header(scope, b"authorization") or "anonymous"
         scope_hash = hashlib.sha256(auth.encode()).hexdigest()
         fingerprint = hashlib.sha256(
             scope["method"].encode() + b" " + scope["path"].encode() + b"\n" + body
@@ -396,8 +397,8 @@ class IdempotencyMiddleware:
         }
 
         now = utcnow()
-        claimed = await self.records.run(
-            self.statements["claim"],
+        claimed, counted = await self._count_and_claim(
+            scope,
             {
                 **record,
                 "request_fingerprint": fingerprint,
@@ -405,6 +406,9 @@ class IdempotencyMiddleware:
                 "stale_before": now - PENDING_TIMEOUT,
             },
         )
+        if counted is not None and counted.over and self.limiter is not None:
+            await self.limiter.refuse(scope, send, counted)
+            return
         if not claimed:
             await self._answer_existing(send, await self._read(record), fingerprint, seal)
             return
@@ -443,6 +447,42 @@ class IdempotencyMiddleware:
         await self.records.run(
             self.statements["done"], answer.values(status, headers, captured["body"])
         )
+
+    async def _count_and_claim(
+        self, scope: Scope, params: dict[str, Any]
+    ) -> tuple[bool, Counted | None]:
+        """Count the request against its rate limit, then claim the key unless the count
+        is over: one statement on PostgreSQL (a keyed POST is a write, so it pays for
+        two round trips where a read pays for one). Whether it claimed, and the count."""
+        subject = self.limiter.subject(scope) if self.limiter is not None else None
+        if subject is None or self.limiter is None:
+            return bool(await self.records.run(self.statements["claim"], params)), None
+        state = scope.setdefault("state", {})
+        state[COUNTED] = None  # counted here: the rate limiter inside must not count again
+        if not self.is_sqlite:
+            statement = self._counted_claims.get(subject.statement)
+            if statement is None:
+                hit = self.limiter.counters.statement(subject.statement)
+                statement = self._counted_claims[subject.statement] = _counted_claim(hit)
+            try:
+                rows = await self.records.run(
+                    statement, {**params, **subject.params(), "limit": subject.limit}
+                )
+                await self.limiter.counters.prune(subject.window)
+            except STATEMENT_ERRORS as exc:
+                # The claim alone, as where the counter is unavailable.
+                self.limiter.unavailable(exc)
+            else:
+                claimed, principal, count = rows[0]
+                hit_count = (str(principal), int(count)) if principal is not None else None
+                counted = state[COUNTED] = self.limiter.counted(scope, subject, hit_count)
+                return claimed is not None, counted
+            counted = None
+        else:
+            counted = state[COUNTED] = await self.limiter.count(scope, subject)
+        if counted is not None and counted.over:
+            return False, counted
+        return bool(await self.records.run(self.statements["claim"], params)), counted
 
     async def _read(self, record: dict[str, str]) -> StoredResponse | None:
         rows = await self.records.run(self.statements["read"], record)

@@ -26,6 +26,7 @@ import hmac
 import logging
 import math
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
@@ -34,9 +35,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
+from app.core.asgi import header, send_problem
 from app.core.db import STATEMENT_ERRORS, Database, StatementRunner
-from app.core.middleware import _header as header
-from app.core.middleware import send_problem
 from app.core.security import hash_key
 from app.models import ApiKey, RateLimitCounter
 
@@ -79,13 +79,19 @@ class RateLimitCounters:
         None if no live key has this hash."""
         return await self._count("hit_key", {"key_hash": key_hash, "window": window})
 
-    async def _count(self, name: str, params: dict[str, Any]) -> tuple[str, int] | None:
-        rows = await self._run(name, params)
-        window = params["window"]
+    def statement(self, name: str) -> Any:
+        """`hit` or `hit_key`: for a caller that counts within a statement of its own."""
+        return self._statements[name]
+
+    async def prune(self, window: int) -> None:
+        """The first count of a window in this process drops the windows before it."""
         if self._pruned_before != window:
-            # The first count of a window in this process drops the windows before it.
             self._pruned_before = window
             await self._run("prune", {"window": window})
+
+    async def _count(self, name: str, params: dict[str, Any]) -> tuple[str, int] | None:
+        rows = await self._run(name, params)
+        await self.prune(params["window"])
         return (str(rows[0][0]), int(rows[0][1])) if rows else None
 
     async def _run(self, name: str, params: dict[str, Any]) -> list[Any]:
@@ -122,70 +128,59 @@ def _statements(is_sqlite: bool) -> dict[str, Any]:
     }
 
 
-class RateLimitMiddleware:
-    """429 with Retry-After once a key (or a self-registering IP) is over its limit."""
+@dataclass(frozen=True)
+class Subject:
+    """What a request is counted against, in which window."""
 
-    def __init__(self, app: ASGIApp, db: Database, settings: Settings) -> None:
-        self.app = app
+    kind: str  # "key": an API key, by its hash; "principal": a name (bootstrap, an address)
+    who: str
+    limit: int
+    window: int
+    started: float
+
+    def params(self) -> dict[str, Any]:
+        """The parameters of its counting statement (`RateLimitCounters.statement`)."""
+        if self.kind == "key":
+            return {"key_hash": self.who, "window": self.window}
+        return {"principal": self.who, "window": self.window}
+
+    @property
+    def statement(self) -> str:
+        return "hit_key" if self.kind == "key" else "hit"
+
+
+@dataclass(frozen=True)
+class Counted:
+    subject: Subject
+    principal: str  # the key's id, or the subject's name
+    count: int  # the window's count, this request included
+
+    @property
+    def over(self) -> bool:
+        return self.count > self.subject.limit
+
+
+# scope["state"][COUNTED]: the request was counted already (a Counted, or None: nothing
+# to count, or the counter unavailable), by a middleware outside this one.
+COUNTED = "rate_limit_counted"
+
+
+class RateLimiter:
+    """Who a request is counted against, the count, and the refusal (429)."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
         self.per_key = settings.rate_limit_per_minute
         self.per_registration = settings.registration_rate_limit_per_minute
         operator_key = settings.operator_key
         self.operator_key = operator_key.get_secret_value().encode() if operator_key else None
         self.counters = RateLimitCounters(db)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        subject = self._subject(scope) if scope["type"] == "http" else None
-        if subject is None:
-            await self.app(scope, receive, send)
-            return
-        kind, who, limit = subject
+    def subject(self, scope: Scope) -> Subject | None:
+        """What to count this request against, or None if it is not counted."""
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            return None
         started = now()
         window = int(started) // WINDOW_SECONDS * WINDOW_SECONDS
-        try:
-            if kind == "key":
-                counted = await self.counters.hit_key(who, window)
-            else:
-                counted = (who, await self.counters.hit(who, window))
-        except STATEMENT_ERRORS as exc:
-            # The error's text may quote SQL parameters (a key's hash): log its kind only.
-            log.warning(
-                "rate limit counter unavailable (%s); request let through",
-                type(exc).__name__,
-                extra={"event": "rate_limit.unavailable"},
-            )
-            counted = None
-        if kind == "key" and counted is not None:
-            # The key is live: the API need not look it up again (app.core.security).
-            scope.setdefault("state", {})["live_key"] = (who, counted[0])
-        if counted is None or counted[1] <= limit:
-            await self.app(scope, receive, send)
-            return
-        log.info(
-            "rate limited: %s over %d a minute",
-            counted[0],
-            limit,
-            extra={"event": "rate_limit.exceeded", "principal": counted[0], "limit": limit},
-        )
-        retry_after = min(WINDOW_SECONDS, max(1, math.ceil(window + WINDOW_SECONDS - started)))
-        whom = "this API key" if kind == "key" or who == BOOTSTRAP else "this address"
-        what = "requests" if kind == "key" or who == BOOTSTRAP else "self-registrations"
-        await send_problem(
-            send,
-            429,
-            "rate-limited",
-            "Too many requests",
-            f"{whom} is limited to {limit} {what} a minute; retry in {retry_after} s",
-            [(b"retry-after", str(retry_after).encode())],
-            fields={
-                "instance": scope["path"],
-                "request_id": scope.get("state", {}).get("request_id"),
-            },
-        )
-
-    def _subject(self, scope: Scope) -> tuple[str, str, int] | None:
-        """What to count this request against: (kind, principal or key hash, limit)."""
-        if not scope["path"].startswith("/v1/"):
-            return None
         # Parsed as the API's HTTPBearer parses it, so both see the same key.
         scheme, credentials = get_authorization_scheme_param(header(scope, b"authorization"))
         if scheme.lower() == "bearer" and credentials:
@@ -194,8 +189,8 @@ class RateLimitMiddleware:
             if self.operator_key is not None and hmac.compare_digest(
                 credentials.encode(), self.operator_key
             ):
-                return "principal", BOOTSTRAP, self.per_key
-            return "key", hash_key(credentials), self.per_key
+                return Subject("principal", BOOTSTRAP, self.per_key, window, started)
+            return Subject("key", hash_key(credentials), self.per_key, window, started)
         # No usable key: the API answers 401, except a self-registration, counted by address.
         if (
             self.per_registration
@@ -204,5 +199,94 @@ class RateLimitMiddleware:
         ):
             client = scope.get("client")
             address = client[0] if client else "unknown"
-            return "principal", f"register:{address}", self.per_registration
+            return Subject(
+                "principal", f"register:{address}", self.per_registration, window, started
+            )
         return None
+
+    async def count(self, scope: Scope, subject: Subject) -> Counted | None:
+        """Count the request: None for a key no live key has, or a counter unavailable."""
+        try:
+            if subject.kind == "key":
+                hit = await self.counters.hit_key(subject.who, subject.window)
+            else:
+                hit = (subject.who, await self.counters.hit(subject.who, subject.window))
+        except STATEMENT_ERRORS as exc:
+            self.unavailable(exc)
+            return None
+        return self.counted(scope, subject, hit)
+
+    def counted(
+        self, scope: Scope, subject: Subject, hit: tuple[str, int] | None
+    ) -> Counted | None:
+        """The count a statement returned: (principal, count), or None (no live key)."""
+        if hit is None:
+            return None
+        if subject.kind == "key":
+            # The key is live: the API need not look it up again (app.core.security).
+            scope.setdefault("state", {})["live_key"] = (subject.who, hit[0])
+        return Counted(subject, hit[0], hit[1])
+
+    @staticmethod
+    def unavailable(exc: BaseException) -> None:
+        # The error's text may quote SQL parameters (a key's hash): log its kind only.
+        log.warning(
+            "rate limit counter unavailable (%s); request let through",
+            type(exc).__name__,
+            extra={"event": "rate_limit.unavailable"},
+        )
+
+    async def refuse(self, scope: Scope, send: Send, counted: Counted) -> None:
+        subject = counted.subject
+        log.info(
+            "rate limited: %s over %d a minute",
+            counted.principal,
+            subject.limit,
+            extra={
+                "event": "rate_limit.exceeded",
+                "principal": counted.principal,
+                "limit": subject.limit,
+            },
+        )
+        retry_after = min(
+            WINDOW_SECONDS,
+            max(1, math.ceil(subject.window + WINDOW_SECONDS - subject.started)),
+        )
+        by_key = subject.kind == "key" or subject.who == BOOTSTRAP
+        whom = "this API key" if by_key else "this address"
+        what = "requests" if by_key else "self-registrations"
+        await send_problem(
+            send,
+            429,
+            "rate-limited",
+            "Too many requests",
+            f"{whom} is limited to {subject.limit} {what} a minute; retry in {retry_after} s",
+            [(b"retry-after", str(retry_after).encode())],
+            fields={
+                "instance": scope["path"],
+                "request_id": scope.get("state", {}).get("request_id"),
+            },
+        )
+
+
+class RateLimitMiddleware:
+    """429 with Retry-After once a key (or a self-registering IP) is over its limit.
+
+    A request that an outer middleware counted already (`COUNTED`: the idempotency
+    middleware counts a keyed POST in the statement that claims its key) is not
+    counted again; that middleware refused it if it was over."""
+
+    def __init__(self, app: ASGIApp, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if COUNTED in scope.get("state", {}):
+            await self.app(scope, receive, send)
+            return
+        subject = self.limiter.subject(scope)
+        counted = await self.limiter.count(scope, subject) if subject is not None else None
+        if counted is not None and counted.over:
+            await self.limiter.refuse(scope, send, counted)
+            return
+        await self.app(scope, receive, send)

@@ -15,7 +15,7 @@ from urllib.parse import unquote_to_bytes
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.middleware import send_problem
+from app.core.asgi import send_problem
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MESSAGE = "text may not contain NUL (U+0000) or unpaired surrogate characters"

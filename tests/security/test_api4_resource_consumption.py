@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from app.config import Settings
 from app.core import ratelimit
 from app.core.db import Database
-from app.models import RateLimitCounter
+from app.models import IdempotencyRecord, RateLimitCounter
 from tests.conftest import OPERATOR_KEY
 from tests.factories import OPERATOR, bearer, create_enterprise, create_provider, credit_code
 from tests.factories import offer_body as make_offer_body
@@ -426,6 +426,50 @@ async def test_a_rate_limited_create_is_not_kept_as_its_idempotent_answer(
         retried = await limited.post("/v1/offers", json=body, headers=headers)
         assert retried.status_code == 201, retried.text
     assert await count_offers(db) == 1
+
+
+async def test_a_keyed_post_is_counted_once_and_claims_nothing_over_the_limit(
+    client: AsyncClient, other_app: Callable[..., AsyncClient], clock: list[float], db: Database
+) -> None:
+    # A POST with an Idempotency-Key is counted in the statement that claims its key
+    # (one statement on PostgreSQL): once, replays included, and over the limit the
+    # key is not claimed, so the same request runs once the window turns.
+    provider = await create_provider(client)
+    key = bearer(provider["api_key"])
+    first, second = make_offer_body(), make_offer_body()
+    async with other_app(rate_limit_per_minute=3) as limited:
+        created = await limited.post(
+            "/v1/offers", json=first, headers={**key, "Idempotency-Key": "a"}
+        )
+        assert created.status_code == 201, created.text
+        replayed = await limited.post(
+            "/v1/offers", json=first, headers={**key, "Idempotency-Key": "a"}
+        )
+        assert replayed.status_code == 201
+        assert replayed.headers["idempotent-replayed"] == "true"
+        assert replayed.json() == created.json()
+        other = await limited.post(
+            "/v1/offers", json=second, headers={**key, "Idempotency-Key": "b"}
+        )
+        assert other.status_code == 201
+        refused = await limited.post(
+            "/v1/offers", json=make_offer_body(), headers={**key, "Idempotency-Key": "c"}
+        )
+        assert_problem(refused, 429)
+        assert refused.headers["retry-after"] == "45"
+        keys = await client.get("/v1/api-keys", params={"role": "provider"}, headers=OPERATOR)
+        key_id = next(k["id"] for k in keys.json()["items"] if k["provider_id"] == provider["id"])
+        assert (await counters(db))[key_id] == 4
+        async with db.sessionmaker() as session:
+            records = await session.scalar(select(func.count()).select_from(IdempotencyRecord))
+        assert records == 2  # "a" and "b"; "c" was refused before its claim
+        assert await count_offers(db) == 2
+        clock[0] = T + 60
+        retried = await limited.post(
+            "/v1/offers", json=make_offer_body(), headers={**key, "Idempotency-Key": "c"}
+        )
+        assert retried.status_code == 201, retried.text
+    assert await count_offers(db) == 3
 
 
 async def test_counters_are_one_row_per_key_and_window(
