@@ -214,7 +214,11 @@ def row_values(instance: Any) -> dict[str, Any]:
 
 
 # Statements inserting rows into several tables at once, by shape: ((table, rows), ...).
-_INSERTS_TOGETHER: dict[tuple[tuple[tuple[str, int], ...], Executable | None], Executable] = {}
+# Each with its parameters: (name, batch, row, column).
+_INSERTS_TOGETHER: dict[
+    tuple[tuple[tuple[str, int], ...], Executable | None],
+    tuple[Executable, list[tuple[str, int, int, str]]],
+] = {}
 
 
 # A statement and its parameters.
@@ -248,17 +252,20 @@ async def insert_rows(
         return
     shape = tuple((table.name, len(rows)) for table, rows in batches)
     also_statement = also[0] if also is not None else None
-    statement = _INSERTS_TOGETHER.get((shape, also_statement))
-    if statement is None:
-        statement = _INSERTS_TOGETHER[(shape, also_statement)] = _inserts_together(
+    together = _INSERTS_TOGETHER.get((shape, also_statement))
+    if together is None:
+        statement = _inserts_together(
             [(table, len(rows)) for table, rows in batches], also_statement
         )
-    params = {
-        f"r{t}_{r}_{column.key}": row[column.key]
-        for t, (table, rows) in enumerate(batches)
-        for r, row in enumerate(rows)
-        for column in table.columns
-    }
+        names = [
+            (f"r{t}_{r}_{column.key}", t, r, column.key)
+            for t, (table, rows) in enumerate(batches)
+            for r in range(len(rows))
+            for column in table.columns
+        ]
+        together = _INSERTS_TOGETHER[(shape, also_statement)] = (statement, names)
+    statement, names = together
+    params = {name: batches[t][1][r][key] for name, t, r, key in names}
     if also is not None:
         params.update(also[1])
     await fetch(conn, statement, params)
