@@ -30,6 +30,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy import cast as sql_cast
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -69,19 +70,20 @@ log = logging.getLogger("computematch.orders")
 # it, and a built one keeps its cache key).
 _ORDERS = cast(Table, Order.__table__)
 _PARTS = cast(Table, OrderPart.__table__)
-# Only the request is an ORM object (pricing takes it); the rest are plain columns,
-# which cost a fraction of an object to load. The quote comes with its request, any
-# order already placed on it, and its enterprise, locked (its caps are what the lock
-# guards), with what pricing needs of it (`matching.ENTERPRISE_COLUMNS`, a row per
-# cap relaxation).
+# Plain columns, which cost a fraction of ORM objects to load; pricing takes the
+# request as an object, made of its columns (`_request`). The quote comes with any
+# order already placed on it, its request, and its enterprise, locked (its caps are
+# what the lock guards), with what pricing needs of it (`matching.ENTERPRISE_COLUMNS`,
+# a row per cap relaxation).
+_REQUEST_FIELDS = [attr.key for attr in sa_inspect(ComputeRequest).column_attrs]
 _QUOTE = (
     select(
         Quote.id,
         Quote.enterprise_id,
         Quote.expires_at,
         Quote.match,
-        ComputeRequest,
         Order.id,
+        *(getattr(ComputeRequest, key) for key in _REQUEST_FIELDS),
         *matching.ENTERPRISE_COLUMNS,
     )
     .join(ComputeRequest, ComputeRequest.id == Quote.request_id)
@@ -91,7 +93,8 @@ _QUOTE = (
     .where(Quote.id == bindparam("quote_id"))
     .with_for_update(of=Enterprise)
 )
-_ENTERPRISE_AT = 6  # where the enterprise's columns start in a row of _QUOTE
+_REQUEST_AT = 5  # where the request's columns start in a row of _QUOTE
+_ENTERPRISE_AT = _REQUEST_AT + len(_REQUEST_FIELDS)  # and the enterprise's
 # The offers locked, with their provider's status and its lists on the contract day
 # (one row per list; the listings are read, not locked).
 _LOCK_OFFERS = (
@@ -292,10 +295,13 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
         raise Forbidden("orders are placed by enterprises")
     # The quote, its request, any order already placed on it and its enterprise, locked,
     # in one read; the quote and the request answer 404 to whom may not see them.
-    found = (await session.execute(_QUOTE, {"quote_id": quote_id})).all()
+    found = await fetch(await session.connection(), _QUOTE, {"quote_id": quote_id})
     if not found or not (principal.is_operator or principal.enterprise_id == found[0][1]):
         raise NotFound(f"quote {quote_id} does not exist")
-    _, _, expires_at, quoted_match, request, taken = found[0][:_ENTERPRISE_AT]
+    _, _, expires_at, quoted_match, taken = found[0][:_REQUEST_AT]
+    # A transient object, read only: it is never added to the session.
+    columns = found[0][_REQUEST_AT:_ENTERPRISE_AT]
+    request = ComputeRequest(**dict(zip(_REQUEST_FIELDS, columns, strict=True)))
     now = utcnow()
     if expires_at <= now:
         raise OrderConflict(
