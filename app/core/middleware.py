@@ -354,9 +354,13 @@ class IdempotencyMiddleware:
         self.app = app
         self.records = StatementRunner(db)
         self.statements = _record_statements(db.is_sqlite)
-        self.is_sqlite = db.is_sqlite
         self.limiter = limiter
-        self._counted_claims: dict[str, Executable] = {}
+        # PostgreSQL: each counting statement of the limiter with the claim, as one.
+        self._counted_claims = (
+            {name: _counted_claim(limiter.counters.statement(name)) for name in ("hit", "hit_key")}
+            if limiter is not None and not db.is_sqlite
+            else {}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
@@ -459,25 +463,22 @@ class IdempotencyMiddleware:
             return bool(await self.records.run(self.statements["claim"], params)), None
         state = scope.setdefault("state", {})
         state[COUNTED] = None  # counted here: the rate limiter inside must not count again
-        if not self.is_sqlite:
-            statement = self._counted_claims.get(subject.statement)
-            if statement is None:
-                hit = self.limiter.counters.statement(subject.statement)
-                statement = self._counted_claims[subject.statement] = _counted_claim(hit)
+        counted_claim = self._counted_claims.get(subject.statement)
+        if counted_claim is not None:
             try:
                 rows = await self.records.run(
-                    statement, {**params, **subject.params(), "limit": subject.limit}
+                    counted_claim, {**params, **subject.params(), "limit": subject.limit}
                 )
-                await self.limiter.counters.prune(subject.window)
             except STATEMENT_ERRORS as exc:
-                # The claim alone, as where the counter is unavailable.
-                self.limiter.unavailable(exc)
+                self.limiter.unavailable(exc)  # and the claim alone, below
+                counted = None
             else:
                 claimed, principal, count = rows[0]
-                hit_count = (str(principal), int(count)) if principal is not None else None
-                counted = state[COUNTED] = self.limiter.counted(scope, subject, hit_count)
+                hit = (str(principal), int(count)) if principal is not None else None
+                counted = state[COUNTED] = self.limiter.counted(scope, subject, hit)
+                # After the claim: a failure here must not make the request claim again.
+                await self.limiter.prune(subject.window)
                 return claimed is not None, counted
-            counted = None
         else:
             counted = state[COUNTED] = await self.limiter.count(scope, subject)
         if counted is not None and counted.over:

@@ -227,6 +227,13 @@ class RateLimiter:
             scope.setdefault("state", {})["live_key"] = (subject.who, hit[0])
         return Counted(subject, hit[0], hit[1])
 
+    async def prune(self, window: int) -> None:
+        """The windows before this one dropped, for a caller that counted on its own."""
+        try:
+            await self.counters.prune(window)
+        except STATEMENT_ERRORS as exc:
+            self.unavailable(exc)
+
     @staticmethod
     def unavailable(exc: BaseException) -> None:
         # The error's text may quote SQL parameters (a key's hash): log its kind only.

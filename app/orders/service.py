@@ -71,7 +71,7 @@ log = logging.getLogger("computematch.orders")
 _ORDERS = cast(Table, Order.__table__)
 _PARTS = cast(Table, OrderPart.__table__)
 # Plain columns, which cost a fraction of ORM objects to load; pricing takes the
-# request as an object, made of its columns (`_request`). The quote comes with any
+# request as an object, made of its columns (`_REQUEST_FIELDS`). The quote comes with any
 # order already placed on it, its request, and its enterprise, locked (its caps are
 # what the lock guards), with what pricing needs of it (`matching.ENTERPRISE_COLUMNS`,
 # a row per cap relaxation).

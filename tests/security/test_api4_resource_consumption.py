@@ -472,6 +472,27 @@ async def test_a_keyed_post_is_counted_once_and_claims_nothing_over_the_limit(
     assert await count_offers(db) == 3
 
 
+async def test_a_failing_prune_after_the_count_never_fails_the_request(
+    client: AsyncClient,
+    other_app: Callable[..., AsyncClient],
+    monkeypatch: pytest.MonkeyPatch,
+    db: Database,
+) -> None:
+    # On PostgreSQL the count and the claim are one statement, and the old windows are
+    # dropped after it: failing there, the request must run once, not claim its own key
+    # again (and answer 409 "in progress").
+    async def broken(*args: Any) -> None:
+        raise asyncpg.PostgresConnectionError("DELETE FROM rate_limit_counters")
+
+    monkeypatch.setattr(ratelimit.RateLimitCounters, "prune", broken)
+    provider = await create_provider(client)
+    headers = {**bearer(provider["api_key"]), "Idempotency-Key": "prune"}
+    async with other_app(rate_limit_per_minute=5) as limited:
+        created = await limited.post("/v1/offers", json=make_offer_body(), headers=headers)
+    assert created.status_code == 201, created.text
+    assert await count_offers(db) == 1
+
+
 async def test_counters_are_one_row_per_key_and_window(
     client: AsyncClient, db: Database, clock: list[float]
 ) -> None:
