@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.core.asgi import header, send_problem
 from app.core.context import reset_request_id, set_request_id
 from app.core.db import STATEMENT_ERRORS, Database, Statement, StatementRunner
-from app.core.ratelimit import COUNTED, Counted, RateLimiter
+from app.core.ratelimit import COUNTED, Counted, Hit, RateLimiter
 from app.core.timeutil import utcnow
 from app.models import IdempotencyRecord
 
@@ -280,8 +280,8 @@ def _claiming(claim: Any) -> Any:
 def _counted_claim(hit: Any) -> Executable:
     """PostgreSQL: the rate limiter's count (`hit`, an upsert returning the principal
     and its count) and the claim, in one statement, the claim made only if the count
-    is within `limit`. One row: (the claimed record's id or NULL, principal, count),
-    the last two NULL for a key no live key has."""
+    is within `limit`. One row: the claimed record's id or NULL, then the count's row
+    (`ratelimit.Hit.of`), all NULL for a key no live key has."""
     table = cast(Table, IdempotencyRecord.__table__)
     counted = hit.cte("counted")
     over = exists().where(counted.c.count > bindparam("limit", type_=Integer))
@@ -301,6 +301,9 @@ def _counted_claim(hit: Any) -> Executable:
         select(claimed.c.id).scalar_subquery().label("claimed"),
         counted.c.principal,
         counted.c.count,
+        counted.c.role,
+        counted.c.provider_id,
+        counted.c.enterprise_id,
     ).select_from(one.outerjoin(counted, true()))
 
 
@@ -473,8 +476,8 @@ class IdempotencyMiddleware:
                 self.limiter.unavailable(exc)  # and the claim alone, below
                 counted = None
             else:
-                claimed, principal, count = rows[0]
-                hit = (str(principal), int(count)) if principal is not None else None
+                claimed, *counts = rows[0]
+                hit = Hit.of(counts) if counts[0] is not None else None
                 counted = state[COUNTED] = self.limiter.counted(scope, subject, hit)
                 # After the claim: a failure here must not make the request claim again.
                 await self.limiter.prune(subject.window)

@@ -26,18 +26,28 @@ import hmac
 import logging
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi.security.utils import get_authorization_scheme_param
-from sqlalchemy import BigInteger, Integer, bindparam, delete, literal, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    delete,
+    literal,
+    literal_column,
+    select,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings
 from app.core.asgi import header, send_problem
 from app.core.db import STATEMENT_ERRORS, Database, StatementRunner
-from app.core.security import hash_key
+from app.core.security import LIVE_KEY, Principal, hash_key
 from app.models import ApiKey, RateLimitCounter
 
 log = logging.getLogger("computematch.ratelimit")
@@ -51,6 +61,32 @@ BOOTSTRAP = "bootstrap"
 def now() -> float:
     """The clock the windows are cut from (tests move it)."""
     return time.time()
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A counting statement's row: who was counted, the window's count so far (this
+    request included) and, for an API key, whom it acts for."""
+
+    principal: str  # the key's id, or the subject's name
+    count: int
+    owner: Principal | None = None
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> "Hit":
+        """From (principal, count, role, provider_id, enterprise_id)."""
+        principal, count, role, provider_id, enterprise_id = row
+        owner = (
+            Principal(
+                role=role,
+                key_id=str(principal),
+                provider_id=provider_id,
+                enterprise_id=enterprise_id,
+            )
+            if role is not None
+            else None
+        )
+        return cls(str(principal), int(count), owner)
 
 
 class RateLimitCounters:
@@ -68,15 +104,15 @@ class RateLimitCounters:
         self._runner = StatementRunner(db, durable=False)
         self._statements = _statements(db.is_sqlite)
 
-    async def hit(self, principal: str, window: int) -> int:
-        """Count one request of `principal` in `window`; the window's count so far."""
+    async def hit(self, principal: str, window: int) -> Hit:
+        """Count one request of `principal` in `window`."""
         counted = await self._count("hit", {"principal": principal, "window": window})
         assert counted is not None
-        return counted[1]
+        return counted
 
-    async def hit_key(self, key_hash: str, window: int) -> tuple[str, int] | None:
-        """Count one request of the live key with this hash: (key id, count so far), or
-        None if no live key has this hash."""
+    async def hit_key(self, key_hash: str, window: int) -> Hit | None:
+        """Count one request of the live key with this hash, or None if no live key has
+        this hash."""
         return await self._count("hit_key", {"key_hash": key_hash, "window": window})
 
     def statement(self, name: str) -> Any:
@@ -89,10 +125,10 @@ class RateLimitCounters:
             self._pruned_before = window
             await self._run("prune", {"window": window})
 
-    async def _count(self, name: str, params: dict[str, Any]) -> tuple[str, int] | None:
+    async def _count(self, name: str, params: dict[str, Any]) -> Hit | None:
         rows = await self._run(name, params)
         await self.prune(params["window"])
-        return (str(rows[0][0]), int(rows[0][1])) if rows else None
+        return Hit.of(rows[0]) if rows else None
 
     async def _run(self, name: str, params: dict[str, Any]) -> list[Any]:
         return await self._runner.run(self._statements[name], params)
@@ -104,11 +140,25 @@ def _statements(is_sqlite: bool) -> dict[str, Any]:
     table = RateLimitCounter.__table__
     window = bindparam("window", type_=BigInteger)
 
+    # The row being counted, by name: SQLAlchemy would add the table to the subqueries'
+    # FROM instead (it does not correlate a RETURNING's subquery).
+    counted_principal = literal_column(f"{RateLimitCounter.__tablename__}.principal", String)
+
     def counted(stmt: Any) -> Any:
+        # The key's owner comes back with the count (NULL for a subject that is not a
+        # key), so that the API need not look the key up again (app.core.security).
+        owner = [
+            select(column).where(ApiKey.id == counted_principal).scalar_subquery().label(name)
+            for name, column in (
+                ("role", ApiKey.role),
+                ("provider_id", ApiKey.provider_id),
+                ("enterprise_id", ApiKey.enterprise_id),
+            )
+        ]
         return stmt.on_conflict_do_update(
             index_elements=[table.c.window_start, table.c.principal],
             set_={"count": table.c.count + 1},
-        ).returning(table.c.principal, table.c.count)
+        ).returning(table.c.principal, table.c.count, *owner)
 
     live_key = select(ApiKey.id, window, literal(1, Integer)).where(
         ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
@@ -210,22 +260,21 @@ class RateLimiter:
             if subject.kind == "key":
                 hit = await self.counters.hit_key(subject.who, subject.window)
             else:
-                hit = (subject.who, await self.counters.hit(subject.who, subject.window))
+                hit = await self.counters.hit(subject.who, subject.window)
         except STATEMENT_ERRORS as exc:
             self.unavailable(exc)
             return None
         return self.counted(scope, subject, hit)
 
-    def counted(
-        self, scope: Scope, subject: Subject, hit: tuple[str, int] | None
-    ) -> Counted | None:
-        """The count a statement returned: (principal, count), or None (no live key)."""
+    def counted(self, scope: Scope, subject: Subject, hit: Hit | None) -> Counted | None:
+        """The count a statement returned, or None (no live key has the key's hash)."""
         if hit is None:
             return None
-        if subject.kind == "key":
-            # The key is live: the API need not look it up again (app.core.security).
-            scope.setdefault("state", {})["live_key"] = (subject.who, hit[0])
-        return Counted(subject, hit[0], hit[1])
+        if subject.kind == "key" and hit.owner is not None:
+            # The key is live, and its owner known: the API need not look it up again
+            # (app.core.security).
+            scope.setdefault("state", {})[LIVE_KEY] = (subject.who, hit.owner)
+        return Counted(subject, hit.principal, hit.count)
 
     async def prune(self, window: int) -> None:
         """The windows before this one dropped, for a caller that counted on its own."""

@@ -8,7 +8,6 @@ brute-force, and every request can look its key up by hash in one indexed read.
 import hashlib
 import hmac
 import secrets
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -50,43 +49,23 @@ class Principal:
         return self.provider_id or self.enterprise_id or self.key_id
 
 
-class _PrincipalCache:
-    """Who each recently seen key acts for, by key id, most recent last.
-
-    A key's role and owner never change after it is made, only whether it is
-    live; so this may be kept, as long as liveness is checked on every request.
-    """
-
-    def __init__(self, size: int = 10_000) -> None:
-        self.size = size
-        self._by_key: OrderedDict[str, Principal] = OrderedDict()
-
-    def remember(self, principal: Principal) -> None:
-        if principal.key_id is None:
-            return
-        self._by_key[principal.key_id] = principal
-        self._by_key.move_to_end(principal.key_id)
-        while len(self._by_key) > self.size:
-            self._by_key.popitem(last=False)
-
-    def get(self, key_id: str) -> Principal | None:
-        return self._by_key.get(key_id)
-
-
-_principals = _PrincipalCache()
+# scope["state"][LIVE_KEY]: (the key's hash, its Principal), set by the rate limiter
+# where its count found the key live (`app.core.ratelimit`).
+LIVE_KEY = "live_key"
 
 
 def _verified_by_rate_limiter(request: Request, digest: str) -> Principal | None:
-    """The principal of a key the rate limiter found live in this request, if known.
+    """The principal of a key the rate limiter found live in this request, if any.
 
     The limiter's count finds the key by its hash, unrevoked, in the statement that
-    counts the request (`app.core.ratelimit`): that is the liveness check, so only
-    the key's owner is needed, which never changes.
+    counts the request, and returns its owner with the count (`app.core.ratelimit`):
+    that is the liveness check and the lookup, so the key is not read again.
     """
-    live = getattr(request.state, "live_key", None)
+    live = getattr(request.state, LIVE_KEY, None)
     if live is None or not hmac.compare_digest(live[0], digest):
         return None
-    return _principals.get(live[1])
+    principal: Principal = live[1]
+    return principal
 
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
@@ -125,7 +104,6 @@ async def _key_principal(request: Request, session: AsyncSession, digest: str) -
         provider_id=key.provider_id,
         enterprise_id=key.enterprise_id,
     )
-    _principals.remember(principal)
     return principal
 
 

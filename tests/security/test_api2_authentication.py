@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from httpx import AsyncClient
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.engine import Engine
 
 from app.config import Settings
 from app.core import security
@@ -145,6 +146,34 @@ async def test_a_revoked_key_is_refused_on_the_very_next_request_by_every_worker
             assert refused.headers["www-authenticate"] == "Bearer"
             write = await worker.post("/v1/offers", json=offer_body(), headers=key)
             assert write.status_code == 401
+
+
+async def test_a_counted_request_finds_its_key_in_the_count_alone(
+    client: AsyncClient, other_app: Callable[..., AsyncClient]
+) -> None:
+    # The rate limiter's count finds the key live and returns whom it acts for, so
+    # the API reads no key of its own; without the limiter, the API looks it up.
+    provider = await create_provider(client)
+    key = bearer(provider["api_key"])
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    # On every engine: the second app has its own.
+    event.listen(Engine, "before_cursor_execute", record)
+    try:
+        created = await client.post("/v1/offers", json=offer_body(), headers=key)
+        assert created.status_code == 201, created.text
+        assert created.json()["provider_id"] == provider["id"]
+        assert not [s for s in seen if "FROM api_keys" in s]
+        async with other_app(rate_limit_per_minute=0) as uncounted:
+            listed = await uncounted.get("/v1/offers", headers=key)
+        assert listed.status_code == 200
+        assert [o["id"] for o in listed.json()["items"]] == [created.json()["id"]]
+        assert [s for s in seen if "FROM api_keys" in s]
+    finally:
+        event.remove(Engine, "before_cursor_execute", record)
 
 
 async def test_keys_are_taken_from_the_authorization_header_only(client: AsyncClient) -> None:

@@ -257,7 +257,7 @@ def test_counters_are_atomic_across_processes(database_url: str, app: FastAPI) -
         "async def main():\n"
         "    db = Database(sys.argv[1])\n"
         "    hits = RateLimitCounters(db)\n"
-        "    got = [await hits.hit('process-test', 60) for _ in range(25)]\n"
+        "    got = [(await hits.hit('process-test', 60)).count for _ in range(25)]\n"
         "    await db.dispose()\n"
         "    print(' '.join(map(str, got)))\n"
         "asyncio.run(main())\n"
