@@ -6,10 +6,12 @@ comparisons are exact and identical on both.
 """
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -44,6 +46,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from app.core.money import from_fen, to_fen
+
+log = logging.getLogger("computematch.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -183,6 +187,52 @@ class Database:
         await begin_write(session)
         return session
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator["Transaction"]:
+        """A write transaction for a hot path, committed on success and rolled back
+        on error; its statements go through `fetch` and `insert_rows`.
+
+        On PostgreSQL it is a connection of the engine's pool whose BEGIN, statements
+        and COMMIT go to asyncpg directly: a session's unit of work, its lazy BEGIN and
+        its commit cost several times the round trips themselves in CPU (measured in
+        bench/README.md), and such a path has nothing for a unit of work to do. Errors
+        are raised as SQLAlchemy raises them (`IntegrityError`, `DBAPIError`).
+        Elsewhere (SQLite), a writing session's connection (BEGIN IMMEDIATE).
+        """
+        if self.engine.dialect.driver != "asyncpg":
+            session = await self.session(write=True)
+            try:
+                yield Transaction(self.engine, connection=await session.connection())
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                await session.close()
+            return
+        async with self.engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            assert driver is not None
+            try:
+                with _as_sqlalchemy_errors("BEGIN"):
+                    await driver.execute("BEGIN")
+                try:
+                    yield Transaction(self.engine, driver=driver)
+                except BaseException:
+                    try:
+                        await driver.execute("ROLLBACK")
+                    except Exception as error:  # the caller's error is the one to raise
+                        log.warning("rollback failed (%s)", type(error).__name__)
+                    raise
+                with _as_sqlalchemy_errors("COMMIT"):
+                    await driver.execute("COMMIT")
+            finally:
+                # SQLAlchemy's pool resets only the transactions SQLAlchemy began: a
+                # connection left in this one (its ROLLBACK cancelled, or failed) is
+                # closed, never handed to the next request.
+                if driver.is_in_transaction():
+                    await conn.invalidate()
+
     async def dispose(self) -> None:
         for close in self._closers:
             await close()
@@ -226,7 +276,7 @@ Statement = tuple[Executable, Mapping[str, Any]]
 
 
 async def insert_rows(
-    conn: AsyncConnection,
+    conn: "AsyncConnection | Transaction",
     batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]],
     *,
     also: Statement | None = None,
@@ -244,11 +294,16 @@ async def insert_rows(
     table, and `also` last.
     """
     batches = [(table, rows) for table, rows in batches if rows]
-    if conn.dialect.name != "postgresql" or len(batches) + (also is not None) < 2:
+    on_driver = isinstance(conn, Transaction) and conn.driver is not None
+    if conn.dialect.name != "postgresql" or (
+        len(batches) + (also is not None) < 2 and not on_driver
+    ):
+        connection = conn.connection if isinstance(conn, Transaction) else conn
+        assert connection is not None
         for table, rows in batches:
-            await conn.execute(insert(table), list(rows))
+            await connection.execute(insert(table), list(rows))
         if also is not None:
-            await conn.execute(also[0], dict(also[1]))
+            await connection.execute(also[0], dict(also[1]))
         return
     shape = tuple((table.name, len(rows)) for table, rows in batches)
     also_statement = also[0] if also is not None else None
@@ -289,6 +344,32 @@ def _inserts_together(shape: Sequence[tuple[Table, int]], also: Executable | Non
     if also is not None:
         ctes.append(cast(Any, also).cte("w_also"))
     return last.add_cte(*ctes)
+
+
+@dataclass
+class Transaction:
+    """A write transaction of `Database.transaction`: on PostgreSQL the asyncpg
+    connection it runs on, elsewhere the SQLAlchemy connection."""
+
+    engine: AsyncEngine  # what the per-database caches are kept by
+    connection: AsyncConnection | None = None
+    driver: asyncpg.Connection | None = None
+
+    @property
+    def dialect(self) -> Dialect:
+        return self.engine.dialect
+
+
+@contextmanager
+def _as_sqlalchemy_errors(sql: str) -> Iterator[None]:
+    """asyncpg's errors as SQLAlchemy raises them, with the driver's error as `orig`,
+    so that callers handle one kind whichever layer ran the statement."""
+    try:
+        yield
+    except asyncpg.IntegrityConstraintViolationError as error:
+        raise IntegrityError(sql, None, error) from error
+    except asyncpg.PostgresError as error:
+        raise DBAPIError(sql, None, error) from error
 
 
 class CompiledStatements:
@@ -338,9 +419,7 @@ class CompiledStatements:
             for name, index, process in arguments
         ]
 
-    def read(
-        self, statement: Executable, records: Sequence[Sequence[Any]]
-    ) -> list[tuple[Any, ...]]:
+    def read(self, statement: Executable, records: Sequence[Any]) -> list[tuple[Any, ...]]:
         """The driver's rows of the statement, with the column types' conversions."""
         readers = self._compile(statement).readers
         if not readers:
@@ -405,31 +484,38 @@ def compiled_statements(dialect: Dialect) -> CompiledStatements:
 
 
 async def fetch(
-    conn: AsyncConnection, statement: Executable, params: Mapping[str, Any]
+    conn: "AsyncConnection | Transaction", statement: Executable, params: Mapping[str, Any]
 ) -> list[tuple[Any, ...]]:
     """The rows of a statement run in the connection's transaction (none for a
     statement that returns none), as `conn.execute(...).all()` would give them.
 
-    On PostgreSQL, once SQLAlchemy has begun the transaction (it does so at the first
-    statement it runs), the statement goes to asyncpg directly, in that transaction:
-    SQLAlchemy still commits or rolls it back. A database error is raised as
-    SQLAlchemy raises it (`IntegrityError`, `DBAPIError` with the driver's error as
-    `orig`), so callers handle one kind.
+    On PostgreSQL the statement goes to asyncpg directly: in a `Transaction`, always;
+    on a SQLAlchemy connection, once SQLAlchemy has begun the transaction (it does so
+    at the first statement it runs), which SQLAlchemy still commits or rolls back. A
+    database error is raised as SQLAlchemy raises it (`IntegrityError`, `DBAPIError`
+    with the driver's error as `orig`), so callers handle one kind.
     """
+    if isinstance(conn, Transaction):
+        if conn.driver is not None:
+            return await _on_driver(conn.driver, conn.dialect, statement, params)
+        assert conn.connection is not None
+        conn = conn.connection
     if conn.dialect.driver == "asyncpg":
         driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
         if driver is not None and driver.is_in_transaction():
-            statements = compiled_statements(conn.dialect)
-            sql, arguments = statements.bind(statement, params)
-            try:
-                records = await driver.fetch(sql, *arguments)
-            except asyncpg.IntegrityConstraintViolationError as error:
-                raise IntegrityError(sql, None, error) from error
-            except asyncpg.PostgresError as error:
-                raise DBAPIError(sql, None, error) from error
-            return statements.read(statement, records)
+            return await _on_driver(driver, conn.dialect, statement, params)
     result = await conn.execute(statement, dict(params))
     return [tuple(row) for row in result.all()] if result.returns_rows else []
+
+
+async def _on_driver(
+    driver: asyncpg.Connection, dialect: Dialect, statement: Executable, params: Mapping[str, Any]
+) -> list[tuple[Any, ...]]:
+    statements = compiled_statements(dialect)
+    sql, arguments = statements.bind(statement, params)
+    with _as_sqlalchemy_errors(sql):
+        records = await driver.fetch(sql, *arguments)
+    return statements.read(statement, records)
 
 
 class StatementRunner:

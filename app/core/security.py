@@ -14,9 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.deps import SessionDep
+from app.core.deps import get_db
 from app.core.errors import Forbidden, Unauthorized
 from app.models import ApiKey
 
@@ -73,7 +72,6 @@ bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api k
 
 async def get_principal(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     if credentials is None or not credentials.credentials:
@@ -85,16 +83,19 @@ async def get_principal(
     ):
         principal = Principal(role="operator", key_id="bootstrap")
     else:
-        principal = await _key_principal(request, session, hash_key(secret))
+        principal = await _key_principal(request, hash_key(secret))
     request.state.principal = principal
     return principal
 
 
-async def _key_principal(request: Request, session: AsyncSession, digest: str) -> Principal:
+async def _key_principal(request: Request, digest: str) -> Principal:
     known = _verified_by_rate_limiter(request, digest)
     if known is not None:
         return known
-    key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+    # Not counted (no rate limit, or its counter unavailable): looked up in a read of
+    # its own, so that a route need not open a session for its key alone.
+    async with get_db(request).read_sessionmaker() as session:
+        key = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
     # The index finds the row; the final comparison is still constant-time.
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
         raise Unauthorized("the API key is unknown or revoked", headers=CHALLENGE)
@@ -109,12 +110,11 @@ async def _key_principal(request: Request, session: AsyncSession, digest: str) -
 
 async def get_optional_principal(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
     if credentials is None:
         return None
-    return await get_principal(request, session, credentials)
+    return await get_principal(request, credentials)
 
 
 async def require_operator(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:

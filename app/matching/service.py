@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import Transaction
 from app.core.errors import Conflict, NotFound
 from app.core.money import ZERO
 from app.core.timeutil import today_shanghai
@@ -234,7 +235,7 @@ async def build_context(
 
 
 async def context_without_usage(
-    session: AsyncSession,
+    source: AsyncSession | Transaction,
     request: ComputeRequest,
     enterprise_rows: Sequence[Sequence[Any]],
     *,
@@ -248,7 +249,7 @@ async def context_without_usage(
     region_code, is_foundation_model_enterprise = enterprise_rows[0][1:3]
     programs_state = tuple(enterprise_rows[0][5:])
     contract_date = contract_date or today_shanghai()
-    stored = await subsidy_service.load_programs(session, programs_state)
+    stored = await subsidy_service.load_programs(source, programs_state)
     programs = [s.program for s in stored]
     facts = EnterpriseFacts(
         region_code=region_code,

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from app.core.deps import SessionDep, SettingsDep
+from app.core.deps import SessionDep, SettingsDep, get_db
 from app.core.errors import problems
 from app.core.etag import IdempotencyKey, etag_for, set_etag
 from app.core.middleware import pending_answer
@@ -158,7 +158,6 @@ async def list_orders(
 )
 async def place_order(
     payload: OrderCreate,
-    session: SessionDep,
     principal: CurrentPrincipal,
     request: Request,
     idempotency_key: IdempotencyKey = None,
@@ -166,21 +165,22 @@ async def place_order(
     """Place an order on a quote: capacity and subsidy are reserved together, or neither (409)."""
     # With an Idempotency-Key, the answer is stored with the order's rows (one statement).
     answer = pending_answer(request.scope.get("state", {}))
+    db = get_db(request)
     for attempt in range(1, RETRIES + 1):
         try:
-            placement = await service.check_order(session, principal, payload.quote_id)
-            order = placement.order
-            body = order_out(order).model_dump_json().encode()
-            headers = {
-                "content-type": "application/json",
-                "etag": etag_for(order.id, order.version),
-            }
-            also = answer.statement(201, headers, body) if answer is not None else None
-            await service.write_order(session, placement, also=also)
-            await session.commit()
+            # A transaction of its own, no session: nothing here needs a unit of work.
+            async with db.transaction() as tx:
+                placement = await service.check_order(tx, principal, payload.quote_id)
+                order = placement.order
+                body = order_out(order).model_dump_json().encode()
+                headers = {
+                    "content-type": "application/json",
+                    "etag": etag_for(order.id, order.version),
+                }
+                also = answer.statement(201, headers, body) if answer is not None else None
+                await service.write_order(tx, placement, also=also)
             break
         except IntegrityError as exc:
-            await session.rollback()
             if ledger.overspends_budget(exc):
                 # Another order took the budget's last room since this one read it.
                 raise service.OrderConflict(
@@ -194,7 +194,6 @@ async def place_order(
         except DBAPIError as exc:
             # PostgreSQL deadlock (40P01) or serialization failure (40001): retry, bounded.
             code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-            await session.rollback()
             if code not in ("40P01", "40001") or attempt == RETRIES:
                 raise
             log.warning("order placement retried after %s (attempt %d)", code, attempt)

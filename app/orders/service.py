@@ -37,7 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.core import audit
-from app.core.db import Statement, fetch, insert_rows, row_values
+from app.core.db import Statement, Transaction, fetch, insert_rows, row_values
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.money import ZERO, round_down, round_half_up
@@ -289,13 +289,13 @@ class Placement:
     rows: list[tuple[Table, list[dict[str, Any]]]]
 
 
-async def check_order(session: AsyncSession, principal: Principal, quote_id: str) -> Placement:
+async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> Placement:
     """Lock and re-check what a quote pinned; write nothing yet (`write_order`)."""
     if principal.role == "provider":
         raise Forbidden("orders are placed by enterprises")
     # The quote, its request, any order already placed on it and its enterprise, locked,
     # in one read; the quote and the request answer 404 to whom may not see them.
-    found = await fetch(await session.connection(), _QUOTE, {"quote_id": quote_id})
+    found = await fetch(tx, _QUOTE, {"quote_id": quote_id})
     if not found or not (principal.is_operator or principal.enterprise_id == found[0][1]):
         raise NotFound(f"quote {quote_id} does not exist")
     _, _, expires_at, quoted_match, taken = found[0][:_REQUEST_AT]
@@ -320,7 +320,7 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
     parts = _parts_of(match)
     contract_date = today_shanghai()
     ctx = await matching.context_without_usage(
-        session,
+        tx,
         request,
         [row[_ENTERPRISE_AT:] for row in found],
         contract_date=contract_date,
@@ -337,9 +337,7 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
         cards_total,
         provider_status,
         list_id,
-    ) in await fetch(
-        await session.connection(), _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}
-    ):
+    ) in await fetch(tx, _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}):
         if status == "active" and provider_status == "listed":
             cards_of[offer_id] = cards_total
         lists = provider_lists.setdefault(provider_id, set())
@@ -354,7 +352,7 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
     # 2. What the locks guard, as it is now (read after both): the offers' holds, the
     # enterprise's balances; and the budgets' usage, which the database guards again
     # where it is spent (below), so that no program is locked for long.
-    holds, mine, budgets = await _usage(session, offer_ids, match, ctx)
+    holds, mine, budgets = await _usage(tx, offer_ids, match, ctx)
     for part in parts:
         offer_id = part["offer_id"]
         cards_total = cards_of[offer_id]
@@ -489,12 +487,12 @@ async def check_order(session: AsyncSession, principal: Principal, quote_id: str
 
 
 async def write_order(
-    session: AsyncSession, placement: Placement, *, also: Statement | None = None
+    tx: Transaction, placement: Placement, *, also: Statement | None = None
 ) -> None:
     """Write a checked order: the order, its holds, the audit entry and the ledger
     reservations, and `also` a statement of the caller's (the idempotency answer), in
     one round trip on PostgreSQL (`insert_rows`)."""
-    await insert_rows(await session.connection(), placement.rows, also=also)
+    await insert_rows(tx, placement.rows, also=also)
     await _after_capacity_hold()
 
 
@@ -523,12 +521,12 @@ def log_placed(order: Order) -> None:
 
 
 async def _usage(
-    session: AsyncSession, offer_ids: list[str], match: MatchOut, ctx: matching.MatchContext
+    tx: Transaction, offer_ids: list[str], match: MatchOut, ctx: matching.MatchContext
 ) -> tuple[dict[str, list[engine.Hold]], dict[str, ledger.Balance], dict[str, ledger.Balance]]:
     """The offers' holds over the match's window (offer id -> holds), the enterprise's
     balances and the budgets' usage in the contract's year: one read (`_USAGE`)."""
     rows = await fetch(
-        await session.connection(),
+        tx,
         _USAGE,
         {
             "enterprise_id": ctx.request.enterprise_id,

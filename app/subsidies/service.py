@@ -8,9 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core import audit
+from app.core.db import Transaction, fetch
 from app.core.errors import Conflict, Unprocessable
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai
@@ -51,7 +52,11 @@ DATA_FIELDS = (
 
 def row_data(row: SubsidyProgram) -> dict[str, Any]:
     """A stored program in the policies.md JSON format."""
-    data = {name: getattr(row, name) for name in DATA_FIELDS}
+    return _as_data({name: getattr(row, name) for name in DATA_FIELDS})
+
+
+def _as_data(data: dict[str, Any]) -> dict[str, Any]:
+    """A program's stored values (`DATA_FIELDS`) in the policies.md JSON format."""
     for name in ("effective_from", "effective_until"):
         data[name] = data[name].isoformat() if data[name] is not None else None
     for name in ("enterprise_annual_cap", "annual_budget"):
@@ -80,6 +85,10 @@ _STATE_PARTS: tuple[Any, ...] = (
     func.max(SubsidyProgram.updated_at),
 )
 _PROGRAMS_STATE = select(*_STATE_PARTS)
+# Every program's version and stored values (`DATA_FIELDS`), as plain columns.
+_PROGRAM_ROWS = select(
+    SubsidyProgram.version, *(getattr(SubsidyProgram, name) for name in DATA_FIELDS)
+).order_by(SubsidyProgram.id)
 # The same, as columns another read can carry (one round trip less for an order or a
 # match, which read their enterprise anyway).
 PROGRAMS_STATE_COLUMNS = tuple(
@@ -102,14 +111,19 @@ class ProgramCache:
         self._programs: tuple[StoredProgram, ...] = ()
 
     async def load(
-        self, session: AsyncSession, state: tuple[Any, ...] | None = None
+        self, conn: AsyncConnection | Transaction, state: tuple[Any, ...] | None = None
     ) -> list[StoredProgram]:
         if state is None:
-            state = tuple((await (await session.connection()).execute(_PROGRAMS_STATE)).one())
+            state = tuple((await fetch(conn, _PROGRAMS_STATE, {}))[0])
         if state != self._state:
-            rows = (await session.scalars(select(SubsidyProgram).order_by(SubsidyProgram.id))).all()
+            rows = await fetch(conn, _PROGRAM_ROWS, {})
             # Read after the state: a change in between is seen again at the next check.
-            self._programs = tuple(StoredProgram(row.version, to_program(row)) for row in rows)
+            self._programs = tuple(
+                StoredProgram(
+                    version, Program.from_data(_as_data(dict(zip(DATA_FIELDS, data, strict=True))))
+                )
+                for version, *data in rows
+            )
             self._state = state
         return list(self._programs)
 
@@ -119,16 +133,20 @@ _caches: "weakref.WeakKeyDictionary[Any, ProgramCache]" = weakref.WeakKeyDiction
 
 
 async def load_programs(
-    session: AsyncSession, state: tuple[Any, ...] | None = None
+    source: AsyncSession | Transaction, state: tuple[Any, ...] | None = None
 ) -> list[StoredProgram]:
     """Every stored program, by id, as it is in the database now. `state`: the
     table's state as `PROGRAMS_STATE_COLUMNS` read it in this transaction, if a
     read already carried them."""
-    engine = session.sync_session.get_bind()
+    if isinstance(source, Transaction):
+        engine: Any = source.engine.sync_engine
+        conn: AsyncConnection | Transaction = source
+    else:
+        engine, conn = source.sync_session.get_bind(), await source.connection()
     cache = _caches.get(engine)
     if cache is None:
         cache = _caches[engine] = ProgramCache()
-    return await cache.load(session, state)
+    return await cache.load(conn, state)
 
 
 async def programs_out(session: AsyncSession, rows: list[SubsidyProgram]) -> list[ProgramOut]:

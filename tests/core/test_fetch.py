@@ -106,3 +106,83 @@ async def test_an_error_is_raised_as_sqlalchemy_raises_it_and_writes_nothing(db:
         assert raised.value.orig.sqlstate == "23503"  # type: ignore[union-attr]
     assert await count(db, PROVIDERS, id=provider["id"]) == 0
     assert await count(db, LISTINGS, id=orphan["id"]) == 0
+
+
+async def test_a_transaction_commits_what_its_statements_wrote(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    providers = [provider_row(f"91330108MA2FETCH3{n}") for n in range(2)]
+    executions = Executions(monkeypatch)
+    async with db.transaction() as tx:
+        await insert_rows(tx, [(PROVIDERS, providers[:1])])  # one table: still one statement
+        await insert_rows(tx, [(PROVIDERS, providers[1:])])
+        got = await fetch(tx, TYPED, {"ids": [p["id"] for p in providers], "amount": 1, "doc": []})
+    assert sorted(row[0] for row in got) == sorted(p["id"] for p in providers)
+    for provider in providers:
+        assert await count(db, PROVIDERS, id=provider["id"]) == 1
+    # On PostgreSQL no statement went through SQLAlchemy's execution.
+    assert executions.count == (0 if db.engine.dialect.driver == "asyncpg" else 3)
+
+
+async def test_a_transaction_that_fails_leaves_nothing_and_its_connection_clean(
+    db: Any,
+) -> None:
+    provider = provider_row("91330108MA2FETCH40")
+    orphan = listing_row("prv_does_not_exist", "hz-matchmaking-partner")
+
+    async def write(*batches: Any, then: BaseException | None = None) -> None:
+        async with db.transaction() as tx:
+            for batch in batches:
+                await insert_rows(tx, [batch])
+            if then is not None:
+                raise then
+
+    with pytest.raises(IntegrityError) as raised:
+        await write((PROVIDERS, [provider]), (LISTINGS, [orphan]))
+    if db.engine.dialect.driver == "asyncpg":
+        assert raised.value.orig.sqlstate == "23503"  # type: ignore[union-attr]
+    # An error of the caller's own rolls back too.
+    with pytest.raises(RuntimeError):
+        await write((PROVIDERS, [provider]), then=RuntimeError("the caller gave up"))
+    assert await count(db, PROVIDERS, id=provider["id"]) == 0
+    assert await count(db, LISTINGS, id=orphan["id"]) == 0
+    # Every connection went back to the pool out of any transaction: the next ones
+    # (as many as the pool holds) begin and commit as usual.
+    for _ in range(db.pool_size + 1):
+        async with db.transaction() as tx:
+            assert await fetch(tx, select(literal(1)), {}) == [(1,)]
+    await write((PROVIDERS, [provider]))
+    assert await count(db, PROVIDERS, id=provider["id"]) == 1
+
+
+async def test_a_connection_left_in_its_transaction_is_never_reused(
+    db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A ROLLBACK that fails (or is cancelled) leaves the connection in the transaction:
+    # it is closed, not handed to the next request, and the caller's error is the one
+    # raised.
+    if db.engine.dialect.driver != "asyncpg":
+        pytest.skip("the driver's own transaction is PostgreSQL's path")
+    left: list[Any] = []
+
+    async def give_up_with_no_rollback() -> None:
+        async with db.transaction() as tx:
+            left.append(tx.driver)
+            driver_class = type(tx.driver)
+            real = driver_class.execute
+
+            async def no_rollback(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+                if sql == "ROLLBACK":
+                    raise OSError("connection lost")
+                return await real(self, sql, *args, **kwargs)
+
+            monkeypatch.setattr(driver_class, "execute", no_rollback)
+            raise RuntimeError("the caller gave up")
+
+    with pytest.raises(RuntimeError, match="the caller gave up"):
+        await give_up_with_no_rollback()
+    monkeypatch.undo()
+    assert left[0].is_closed()
+    async with db.transaction() as tx:
+        assert tx.driver is not left[0]
+        assert await fetch(tx, select(literal(1)), {}) == [(1,)]
