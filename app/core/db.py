@@ -200,15 +200,8 @@ class Database:
         Elsewhere (SQLite), a writing session's connection (BEGIN IMMEDIATE).
         """
         if self.engine.dialect.driver != "asyncpg":
-            session = await self.session(write=True)
-            try:
+            async with session_scope(self) as session:
                 yield Transaction(self.engine, connection=await session.connection())
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                await session.close()
             return
         async with self.engine.connect() as conn:
             driver = (await conn.get_raw_connection()).driver_connection
@@ -244,8 +237,9 @@ async def begin_write(session: AsyncSession) -> None:
     await session.connection(execution_options={"sqlite_write_lock": True})
 
 
+@asynccontextmanager
 async def session_scope(db: Database, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-    """A session for scripts and CLI commands: commit on success, roll back on error."""
+    """A session that commits on success and rolls back on error."""
     session = await db.session(write=write)
     try:
         yield session

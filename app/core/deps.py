@@ -7,7 +7,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.core.db import Database
+from app.core.db import Database, session_scope
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # POSTs that compute without writing: no need for SQLite's write lock.
@@ -22,16 +22,9 @@ def get_db(request: Request) -> Database:
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     db = get_db(request)
     write = request.method not in SAFE_METHODS and request.url.path not in READ_ONLY_POSTS
-    session = await db.session(write=write)
-    try:
+    # One commit per request, before the response leaves (scope="function").
+    async with session_scope(db, write=write) as session:
         yield session
-        # One commit per request, before the response leaves (scope="function").
-        await session.commit()
-    except BaseException:
-        await session.rollback()
-        raise
-    finally:
-        await session.close()
 
 
 def get_app_settings(request: Request) -> Settings:
