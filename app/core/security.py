@@ -99,13 +99,12 @@ async def _key_principal(request: Request, digest: str) -> Principal:
     # The index finds the row; the final comparison is still constant-time.
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
         raise Unauthorized("the API key is unknown or revoked", headers=CHALLENGE)
-    principal = Principal(
+    return Principal(
         role=key.role,  # type: ignore[arg-type]
         key_id=key.id,
         provider_id=key.provider_id,
         enterprise_id=key.enterprise_id,
     )
-    return principal
 
 
 async def get_optional_principal(

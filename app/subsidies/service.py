@@ -111,12 +111,12 @@ class ProgramCache:
         self._programs: tuple[StoredProgram, ...] = ()
 
     async def load(
-        self, conn: AsyncConnection | Transaction, state: tuple[Any, ...] | None = None
+        self, source: AsyncSession | Transaction, state: tuple[Any, ...] | None = None
     ) -> list[StoredProgram]:
         if state is None:
-            state = tuple((await fetch(conn, _PROGRAMS_STATE, {}))[0])
+            state = tuple((await fetch(await _connection(source), _PROGRAMS_STATE, {}))[0])
         if state != self._state:
-            rows = await fetch(conn, _PROGRAM_ROWS, {})
+            rows = await fetch(await _connection(source), _PROGRAM_ROWS, {})
             # Read after the state: a change in between is seen again at the next check.
             self._programs = tuple(
                 StoredProgram(
@@ -138,15 +138,21 @@ async def load_programs(
     """Every stored program, by id, as it is in the database now. `state`: the
     table's state as `PROGRAMS_STATE_COLUMNS` read it in this transaction, if a
     read already carried them."""
-    if isinstance(source, Transaction):
-        engine: Any = source.engine.sync_engine
-        conn: AsyncConnection | Transaction = source
-    else:
-        engine, conn = source.sync_session.get_bind(), await source.connection()
+    engine = (
+        source.engine.sync_engine
+        if isinstance(source, Transaction)
+        else source.sync_session.get_bind()
+    )
     cache = _caches.get(engine)
     if cache is None:
         cache = _caches[engine] = ProgramCache()
-    return await cache.load(conn, state)
+    return await cache.load(source, state)
+
+
+async def _connection(source: AsyncSession | Transaction) -> AsyncConnection | Transaction:
+    """What `fetch` runs a statement on: the transaction, or the session's connection
+    (asked for only when a statement is to run)."""
+    return source if isinstance(source, Transaction) else await source.connection()
 
 
 async def programs_out(session: AsyncSession, rows: list[SubsidyProgram]) -> list[ProgramOut]:
