@@ -104,21 +104,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.db = db
     install_error_handlers(app)
 
-    for router in (
-        api_keys_router,
-        catalog_router,
-        providers_router,
-        offers_router,
-        enterprises_router,
-        requests_router,
-        subsidies_router,
-        matching_router,
-        orders_router,
-        ledger_router,
-        audit_router,
-    ):
-        app.include_router(router)
-
+    # A request is matched against the routes in this order, one by one (about 2 µs
+    # each): the health checks that load balancers poll and the routers of the
+    # marketplace's hot paths (orders, offers, matching) come first. No two routes
+    # match the same method and path, so the order changes nothing else.
     @app.get("/healthz", tags=["health"], response_model=Health, responses=problems())
     async def healthz() -> dict[str, str]:
         """The process is up."""
@@ -139,6 +128,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             logging.getLogger("computematch").exception("readiness check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    for router in (
+        orders_router,
+        offers_router,
+        matching_router,
+        requests_router,
+        providers_router,
+        enterprises_router,
+        ledger_router,
+        subsidies_router,
+        catalog_router,
+        api_keys_router,
+        audit_router,
+    ):
+        app.include_router(router)
 
     install_openapi(app)  # summaries and errors as SDKs see them
 

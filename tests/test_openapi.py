@@ -1,4 +1,6 @@
+import itertools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -6,6 +8,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
+from starlette.routing import compile_path
 
 from app.main import create_app
 
@@ -37,6 +40,32 @@ def test_every_route_is_in_the_document(app: FastAPI) -> None:
         if isinstance(route, APIRoute) and route.include_in_schema:
             for method in route.methods:
                 assert (route.path, method) in documented
+
+
+def test_no_two_operations_match_one_request(app: FastAPI) -> None:
+    """Routes are matched in the order of their speed's need (app/main.py), not of their
+    meaning: that is safe only while no request can match two of them. Every path is
+    tried with each parameter as a plain value and as every literal segment of any
+    path (where a literal route and a parameter route could meet)."""
+    paths = app.openapi()["paths"]
+    operations = [(method.upper(), path) for path, item in paths.items() for method in item]
+    regexes = {path: compile_path(path)[0] for path in paths}
+    literals = sorted({seg for path in paths for seg in path.split("/") if seg and "{" not in seg})
+    tried = 0
+    for method, path in operations:
+        params = re.findall(r"{[^}]+}", path)
+        for values in itertools.product(["x", *literals], repeat=len(params)):
+            concrete = path
+            for param, value in zip(params, values, strict=True):
+                concrete = concrete.replace(param, value, 1)
+            matching = [
+                (other_method, other)
+                for other_method, other in operations
+                if other_method == method and regexes[other].match(concrete)
+            ]
+            assert matching == [(method, path)], (method, concrete, matching)
+            tried += 1
+    assert tried > len(operations)
 
 
 # --------------------------------------------------------------------------- as SDKs meet it

@@ -15,7 +15,7 @@ from typing import Any, cast
 from sqlalchemy import Select, Table, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import insert_rows, row_values
+from app.core.db import insert_rows, row_values, transient
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import utcnow
@@ -189,7 +189,8 @@ def entry(
         raise ValueError(f"unknown ledger entry kind {kind}")
     if amount < 0:
         raise ValueError("ledger amounts are never negative; the kind gives the direction")
-    return LedgerEntry(
+    return transient(
+        LedgerEntry,
         id=new_id("led"),
         enterprise_id=enterprise_id,
         program_id=program_id,

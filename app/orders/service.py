@@ -37,7 +37,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.core import audit
-from app.core.db import Statement, Transaction, fetch, insert_rows, row_values
+from app.core.db import Statement, Transaction, fetch, insert_rows, row_values, transient
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.money import ZERO, round_down, round_half_up
@@ -301,7 +301,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     _, _, expires_at, quoted_match, taken = found[0][:_REQUEST_AT]
     # A transient object, read only: it is never added to the session.
     columns = found[0][_REQUEST_AT:_ENTERPRISE_AT]
-    request = ComputeRequest(**dict(zip(_REQUEST_FIELDS, columns, strict=True)))
+    request = transient(ComputeRequest, **dict(zip(_REQUEST_FIELDS, columns, strict=True)))
     now = utcnow()
     if expires_at <= now:
         raise OrderConflict(
@@ -408,7 +408,8 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     # Written with plain INSERTs (no unit of work to run); the answer is built from
     # the same values.
     now = utcnow()
-    order = Order(
+    order = transient(
+        Order,
         id=new_id("ord"),
         quote_id=quote_id,
         request_id=request.id,
@@ -430,7 +431,8 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     )
     rows = []
     for part, result in decided:
-        row = OrderPart(
+        row = transient(
+            OrderPart,
             id=new_id("opt"),
             order_id=order.id,
             offer_id=part["offer_id"],

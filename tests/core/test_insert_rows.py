@@ -6,9 +6,10 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 
-from app.core.db import insert_rows, row_values
+from app.core.db import insert_rows, row_values, transient
 from app.core.ids import new_id
 from app.core.timeutil import utcnow
 from app.models import Listing, Provider
@@ -126,3 +127,28 @@ async def test_also_runs_its_statement_with_the_rows(db: Any) -> None:
     assert await count(db, PROVIDERS, id=provider["id"]) == 1
     assert await count(db, PROVIDERS, name="renamed") == 1
     assert await count(db, LISTINGS, provider_id=provider["id"]) == 0
+
+
+def test_a_transient_object_holds_its_values_as_its_constructor_would() -> None:
+    now = utcnow()
+    values = {
+        "id": "prv_transient",
+        "name": "provider T",
+        "kind": "icc",
+        "unified_social_credit_code": "91330108MA2TRANS01",
+        "region_code": "330108",
+        "status": "listed",
+        "created_at": now,
+        "updated_at": now,
+        "version": 1,
+    }
+    made = transient(Provider, **values)
+    assert isinstance(made, Provider)
+    assert sa_inspect(made).transient
+    assert made.name == "provider T"
+    assert made.created_at is now
+    assert row_values(made) == row_values(Provider(**values))
+    # The listings, a relationship, read as on a new object: empty, not an error.
+    assert list(made.listings) == []
+    with pytest.raises(TypeError, match="Provider has no column nmae"):
+        transient(Provider, nmae="typo")
