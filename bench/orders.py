@@ -66,7 +66,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument(
         "--orders",
         type=int,
-        default=4000,
+        default=8000,
         help="quotes prepared per run: httpx places them all, wrk as many as it can",
     )
     p.add_argument("--reads", type=int, default=3000, help="keyed reads per run")
