@@ -259,7 +259,7 @@ _COLUMNS: dict[type, frozenset[str]] = {}  # the column keys of a mapped class
 
 def transient(cls: type[_T], **values: Any) -> _T:
     """A new ORM object holding these column values, made without its constructor's
-    attribute events, which cost about 30 µs an object of twenty columns (ten times
+    attribute events, which cost about 30 µs an object of twenty columns (over ten times
     this): for hot paths' objects that are only read, or written by plain INSERTs
     (`row_values`); never for one a session is to track."""
     manager = sa_inspect(cls).class_manager
