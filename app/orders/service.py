@@ -299,7 +299,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     if not found or not (principal.is_operator or principal.enterprise_id == found[0][1]):
         raise NotFound(f"quote {quote_id} does not exist")
     _, _, expires_at, quoted_match, taken = found[0][:_REQUEST_AT]
-    # A transient object, read only: it is never added to the session.
+    # Read only, by pricing: an object no session tracks (there is none here).
     columns = found[0][_REQUEST_AT:_ENTERPRISE_AT]
     request = transient(ComputeRequest, **dict(zip(_REQUEST_FIELDS, columns, strict=True)))
     now = utcnow()
