@@ -317,6 +317,13 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     if taken is not None:
         raise OrderConflict(f"quote {quote_id} was already ordered ({taken})", reason="quote_used")
     match = MatchOut.model_validate(quoted_match)
+    if match.start < now:
+        # Time already gone cannot be sold (domain.md, "Compute requests"); a comparison
+        # with the clock read above, no query.
+        raise OrderConflict(
+            f"the quoted window started at {match.start.isoformat()}; take a new quote",
+            reason="window_started",
+        )
     parts = _parts_of(match)
     contract_date = today_shanghai()
     ctx = await matching.context_without_usage(

@@ -213,6 +213,33 @@ async def test_an_expired_quote_cannot_be_ordered(client: AsyncClient, db: Any) 
     assert resp.json()["reason"] == "quote_expired"
 
 
+async def test_a_quote_whose_window_has_started_cannot_be_ordered(
+    client: AsyncClient, db: Any
+) -> None:
+    from sqlalchemy import select, update
+
+    from app.core.timeutil import utcnow
+    from app.models import LedgerEntry, Order, Quote
+
+    _, offer, enterprise = await market(client)
+    request = await create_request(client, enterprise, hours=10)
+    quote = await quote_for(client, enterprise, request, offer)
+    # The clock passed the quoted start while the quote was still valid.
+    async with db.sessionmaker() as session:
+        match = dict((await session.get(Quote, quote["id"])).match)
+        start = utcnow() - timedelta(minutes=1)
+        match["start"] = start.isoformat()
+        match["end"] = (start + timedelta(hours=10)).isoformat()
+        await session.execute(update(Quote).where(Quote.id == quote["id"]).values(match=match))
+        await session.commit()
+    resp = await order(client, enterprise, quote)
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["reason"] == "window_started"
+    async with db.sessionmaker() as session:
+        assert (await session.scalars(select(Order.id))).all() == []
+        assert (await session.scalars(select(LedgerEntry.id))).all() == []
+
+
 async def test_parties_only(client: AsyncClient) -> None:
     provider, offer, enterprise = await market(client)
     request = await create_request(client, enterprise)
