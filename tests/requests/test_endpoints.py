@@ -197,6 +197,7 @@ async def test_filed_model_with_another_purpose_is_422(
         ({"max_net_budget": 1000.5}, ["body", "max_net_budget"]),
         ({"max_net_budget": "-1"}, ["body", "max_net_budget"]),
         ({"region_prefixes": ["331"]}, ["body", "region_prefixes", 0]),
+        ({"region_prefixes": ["3301", "3399"]}, ["body", "region_prefixes", 1]),
         ({"region_prefixes": ["33", "33"]}, ["body", "region_prefixes"]),
         ({"region_prefixes": [f"33{i:02d}" for i in range(21)]}, ["body", "region_prefixes"]),
         ({"allow_split": "yes"}, ["body", "allow_split"]),
