@@ -311,3 +311,12 @@ async def test_a_request_whose_window_has_passed_is_422(client: AsyncClient) -> 
     assert resp.status_code == 422, resp.text
     assert [e["loc"] for e in resp.json()["errors"]] == [["body", "latest_start"]]
     assert "has passed" in resp.json()["errors"][0]["msg"]
+
+
+async def test_min_memory_gb_zero_means_no_minimum(client: AsyncClient) -> None:
+    provider = await create_provider(client)
+    offer = await create_offer(client, provider)
+    enterprise = await create_enterprise(client)
+    request = await create_request(client, enterprise, min_memory_gb=0)
+    assert request["min_memory_gb"] == 0
+    assert [m["offer_id"] for m in await matches(client, enterprise, request)] == [offer["id"]]

@@ -191,7 +191,7 @@ async def test_filed_model_with_another_purpose_is_422(
         ),
         ({"accelerator_ids": ["nvidia-h20", "nvidia-h20"]}, ["body", "accelerator_ids"]),
         ({"accelerator_ids": [""]}, ["body", "accelerator_ids", 0]),
-        ({"min_memory_gb": 0}, ["body", "min_memory_gb"]),
+        ({"min_memory_gb": -1}, ["body", "min_memory_gb"]),
         ({"domestic": "sometimes"}, ["body", "domestic"]),
         ({"purpose": "mining"}, ["body", "purpose"]),
         ({"max_net_budget": 1000.5}, ["body", "max_net_budget"]),
