@@ -320,3 +320,19 @@ async def test_min_memory_gb_zero_means_no_minimum(client: AsyncClient) -> None:
     request = await create_request(client, enterprise, min_memory_gb=0)
     assert request["min_memory_gb"] == 0
     assert [m["offer_id"] for m in await matches(client, enterprise, request)] == [offer["id"]]
+
+
+async def test_at_an_equal_net_price_free_trial_hours_then_migration_support_rank_first(
+    client: AsyncClient,
+) -> None:
+    provider = await create_provider(client)
+    # Created in this order, so the offer id alone would rank them as created.
+    plain = await create_offer(client, provider)
+    migration = await create_offer(client, provider, free_migration_support=True)
+    trial = await create_offer(client, provider, free_trial_hours=24)
+    both = await create_offer(client, provider, free_trial_hours=24, free_migration_support=True)
+    enterprise = await create_enterprise(client)
+    request = await create_request(client, enterprise)
+    found = await matches(client, enterprise, request)
+    assert len({m["net_amount"] for m in found}) == 1
+    assert [m["offer_id"] for m in found] == [both["id"], trial["id"], migration["id"], plain["id"]]
