@@ -382,6 +382,8 @@ async def _candidates(
             available_until=r.available_until,
             holds=tuple(holds.get(r.id, ())),
             payload=(r.free_trial_hours, r.free_migration_support),
+            free_trial_hours=r.free_trial_hours,
+            free_migration_support=r.free_migration_support,
         )
         for r in rows
     ]
