@@ -454,23 +454,12 @@ def serve(
     if settings.operator_key is not None:
         typer.echo("Operator key: the value of COMPUTEMATCH_OPERATOR_KEY")
     else:
-        from app.auth import service as auth_service
-        from app.core.db import begin_write
+        from app.demo import rotate_demo_operator_key
 
-        async def make_key() -> str:
-            db = _db()
-            try:
-                async with db.sessionmaker() as session:
-                    await begin_write(session)
-                    _, secret = await auth_service.issue_key(
-                        session, role="operator", name="make run"
-                    )
-                    await session.commit()
-                    return secret
-            finally:
-                await db.dispose()
-
-        typer.echo(f"Operator key (shown once): {asyncio.run(make_key())}")
+        secret, revoked = asyncio.run(rotate_demo_operator_key(_db()))
+        if revoked:
+            typer.echo(f"(the demo operator key of the last start is revoked: {revoked[0]})")
+        typer.echo(f"Operator key (shown once): {secret}")
     typer.echo(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="warning")
 
