@@ -96,12 +96,12 @@ class RequestContextMiddleware:
             # internal, and log the whole error with the request's id.
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await send_problem(
+                scope,
                 send_wrapper,
                 500,
                 "internal-error",
                 "Internal server error",
                 "An unexpected error occurred; it has been logged.",
-                fields={"instance": scope["path"], "request_id": request_id},
             )
         finally:
             principal = _principal_fields(scope)
@@ -158,6 +158,7 @@ class BodyLimitMiddleware:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await send_problem(
+                scope,
                 send,
                 413,
                 "payload-too-large",
@@ -173,6 +174,7 @@ class BodyLimitMiddleware:
             nonlocal started
             started = True
             await send_problem(
+                scope,
                 send,
                 413,
                 "payload-too-large",
@@ -375,6 +377,7 @@ class IdempotencyMiddleware:
             return
         if not 1 <= len(key) <= 255:
             await send_problem(
+                scope,
                 send,
                 422,
                 "validation-error",
@@ -417,7 +420,7 @@ class IdempotencyMiddleware:
             await self.limiter.refuse(scope, send, counted)
             return
         if not claimed:
-            await self._answer_existing(send, await self._read(record), fingerprint, seal)
+            await self._answer_existing(scope, send, await self._read(record), fingerprint, seal)
             return
 
         answer = PendingAnswer(self.statements["done"], record, seal)
@@ -499,6 +502,7 @@ class IdempotencyMiddleware:
 
     async def _answer_existing(
         self,
+        scope: Scope,
         send: Send,
         record: StoredResponse | None,
         fingerprint: str,
@@ -506,6 +510,7 @@ class IdempotencyMiddleware:
     ) -> None:
         if record is None:
             await send_problem(
+                scope,
                 send,
                 409,
                 "idempotency-in-progress",
@@ -516,6 +521,7 @@ class IdempotencyMiddleware:
         body = seal.open(record.body or "") if record.state == "done" else b""
         if record.fingerprint != fingerprint or body is None:
             await send_problem(
+                scope,
                 send,
                 422,
                 "idempotency-key-reused",
@@ -525,6 +531,7 @@ class IdempotencyMiddleware:
             return
         if record.state != "done" or record.status is None:
             await send_problem(
+                scope,
                 send,
                 409,
                 "idempotency-in-progress",

@@ -88,6 +88,7 @@ class TextGuardMiddleware:
     @staticmethod
     async def _refuse(send: Send, scope: Scope, where: str) -> None:
         await send_problem(
+            scope,
             send,
             422,
             "validation-error",
@@ -96,6 +97,5 @@ class TextGuardMiddleware:
             fields={
                 "errors": [{"loc": [where], "msg": MESSAGE}],
                 "instance": scope["path"].replace("\x00", "\\u0000"),
-                "request_id": scope.get("state", {}).get("request_id"),
             },
         )
