@@ -5,13 +5,14 @@ that comment."""
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 from tests.live_server import LiveServer
-from tests.sdk.conftest import STEP_SECONDS
+from tests.sdk.conftest import STEP_SECONDS, run
 
 GUIDE = ROOT / "docs" / "integration.md"
 SECTION = "## Worked example with the Python SDK"
@@ -56,3 +57,25 @@ def test_the_sdk_examples_run_as_written_and_print_what_they_say(
     )
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}\n{server.log_tail()}"
     assert result.stdout.splitlines() == [line.strip() for line in expected]
+
+
+def test_the_sdk_examples_pass_mypy_strict(sdk_python: Path, tmp_path: Path) -> None:
+    script = tmp_path / "guide.py"
+    script.write_text("\n".join(BLOCK.findall(sdk_section())))
+    config = tmp_path / "mypy.ini"
+    config.write_text("[mypy]\nstrict = True\n")
+    checked = run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(config),
+            "--python-executable",
+            str(sdk_python),
+            "--no-incremental",
+            str(script),
+        ],
+        cwd=tmp_path,
+    )
+    assert "Success" in checked
