@@ -53,8 +53,9 @@ format: install-dev ## Format the code
 openapi: install ## Regenerate openapi/openapi.json from the app
 	$(BIN)/python -m app.cli openapi > openapi/openapi.json
 
-sdk: install-dev ## Generate the Python SDK from openapi/openapi.json into build/sdk/
+sdk: install-dev ## Generate the Python SDK (computematch-client) into build/sdk/ and its wheel into build/dist/
 	$(BIN)/python -m sdk.generate --force
+	$(BIN)/python -m build --wheel --outdir build/dist build/sdk
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) var build
