@@ -24,6 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.base import Executable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core import dberrors
 from app.core.asgi import header, send_problem
 from app.core.context import reset_request_id, set_request_id
 from app.core.db import STATEMENT_ERRORS, Database, Statement, StatementRunner
@@ -88,12 +89,34 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception as error:
             if status_holder["started"]:
                 raise
             # No handler answered. Starlette's last resort would answer outside this
             # middleware (no security headers, no request id): answer here, say nothing
             # internal, and log the whole error with the request's id.
+            fault = dberrors.classify(error)
+            if fault is not None:
+                # The database's weather, not a bug: retryable, and never stored as a
+                # key's answer (the idempotency middleware inside saw the error).
+                error_log.warning(
+                    "%s on %s %s: %s (%s)",
+                    fault.value,
+                    scope["method"],
+                    scope["path"],
+                    type(error).__name__,
+                    error,
+                )
+                await send_problem(
+                    send_wrapper,
+                    503,
+                    "service-unavailable",
+                    "Service unavailable",
+                    dberrors.problem_detail(fault),
+                    [(b"retry-after", str(dberrors.RETRY_AFTER_SECONDS).encode())],
+                    fields={"instance": scope["path"], "request_id": request_id},
+                )
+                return
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await send_problem(
                 send_wrapper,
@@ -442,18 +465,27 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            await self.records.run(self.statements["forget"], record)
+            await self._forget(record)
             raise
         if answer.committed:
             return  # answered in the endpoint's own transaction
         status = captured["status"]
         if status >= 500 or status == 429:
-            await self.records.run(self.statements["forget"], record)
+            await self._forget(record)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in captured["headers"]}
         await self.records.run(
             self.statements["done"], answer.values(status, headers, captured["body"])
         )
+
+    async def _forget(self, record: dict[str, str]) -> None:
+        """Drop the pending record so that a retry runs the request again. If that
+        fails too (the database is gone), the record's lease runs out instead: the
+        request's own error, already on its way, is the one to answer."""
+        try:
+            await self.records.run(self.statements["forget"], record)
+        except STATEMENT_ERRORS as error:
+            error_log.warning("idempotency record not released (%s)", type(error).__name__)
 
     async def _count_and_claim(
         self, scope: Scope, params: dict[str, Any]
