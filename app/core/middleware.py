@@ -109,13 +109,13 @@ class RequestContextMiddleware:
                     error,
                 )
                 await send_problem(
+                    scope,
                     send_wrapper,
                     503,
                     "service-unavailable",
                     "Service unavailable",
                     dberrors.problem_detail(fault),
                     [(b"retry-after", str(dberrors.RETRY_AFTER_SECONDS).encode())],
-                    fields={"instance": scope["path"], "request_id": request_id},
                 )
                 return
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
