@@ -211,6 +211,11 @@ def test_the_callers_key_is_kept_and_the_last_failure_raises_after_the_retries(
         api.orders.create(body=OrderCreate(quote_id="quo_1"), idempotency_key="mine")
     assert [request.headers["Idempotency-Key"] for request in recorder.sent] == ["mine"] * 3
 
+    given_none = Recorder(httpx.Response(201, json=ORDER))
+    with client(cm, given_none) as api:
+        api.orders.create(body=OrderCreate(quote_id="quo_1"), idempotency_key=None)
+    uuid.UUID(given_none.sent[0].headers["Idempotency-Key"])
+
     lost = Recorder(*[httpx.ConnectError("refused") for _ in range(3)])
     with client(cm, lost, retries=2) as api, pytest.raises(httpx.ConnectError):
         api.orders.create(body=OrderCreate(quote_id="quo_1"))
