@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,8 +63,11 @@ def fresh_database(workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
-    """Serve the app until the block ends; `settings` become COMPUTEMATCH_* variables."""
+def live_server(
+    workdir: Path, *, uvicorn_args: Sequence[str] = (), **settings: str
+) -> Iterator[LiveServer]:
+    """Serve the app until the block ends; `settings` become COMPUTEMATCH_* variables,
+    `uvicorn_args` more of uvicorn's flags (`--workers 2`, the edge's limits)."""
     operator_key = "live-operator-key-" + uuid.uuid4().hex
     with fresh_database(workdir) as database_url:
         port = free_port()
@@ -92,6 +95,7 @@ def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    *uvicorn_args,
                 ],
                 cwd=ROOT,
                 env=env,
