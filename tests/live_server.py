@@ -31,6 +31,7 @@ class LiveServer:
     operator_key: str
     database_url: str
     log: Path
+    pid: int = 0  # uvicorn's (with --workers, its workers are this process's children)
 
     def log_tail(self, lines: int = 80) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -102,7 +103,7 @@ def live_server(
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        server = LiveServer(f"http://127.0.0.1:{port}", operator_key, database_url, log)
+        server = LiveServer(f"http://127.0.0.1:{port}", operator_key, database_url, log, proc.pid)
         try:
             _wait_ready(proc, server)
             yield server
