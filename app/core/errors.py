@@ -230,6 +230,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         413: "Request body too large",
         422: "Validation error",
         429: "Rate limited",
+        503: "The database is unavailable or busy for a moment: retry (same Idempotency-Key)",
     }
     responses: dict[int | str, dict[str, Any]] = {
         status: {
@@ -239,11 +240,12 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
-    if 429 in responses:
-        responses[429]["headers"] = {
-            "Retry-After": {
-                "description": "Seconds to wait before trying again",
-                "schema": {"type": "integer"},
+    for retried in (429, 503):
+        if retried in responses:
+            responses[retried]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again",
+                    "schema": {"type": "integer"},
+                }
             }
-        }
     return responses
