@@ -109,23 +109,23 @@ class RequestContextMiddleware:
                     error,
                 )
                 await send_problem(
+                    scope,
                     send_wrapper,
                     503,
                     "service-unavailable",
                     "Service unavailable",
                     dberrors.problem_detail(fault),
                     [(b"retry-after", str(dberrors.RETRY_AFTER_SECONDS).encode())],
-                    fields={"instance": scope["path"], "request_id": request_id},
                 )
                 return
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await send_problem(
+                scope,
                 send_wrapper,
                 500,
                 "internal-error",
                 "Internal server error",
                 "An unexpected error occurred; it has been logged.",
-                fields={"instance": scope["path"], "request_id": request_id},
             )
         finally:
             principal = _principal_fields(scope)
@@ -182,6 +182,7 @@ class BodyLimitMiddleware:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await send_problem(
+                scope,
                 send,
                 413,
                 "payload-too-large",
@@ -197,6 +198,7 @@ class BodyLimitMiddleware:
             nonlocal started
             started = True
             await send_problem(
+                scope,
                 send,
                 413,
                 "payload-too-large",
@@ -410,6 +412,7 @@ class IdempotencyMiddleware:
             return
         if not 1 <= len(key) <= 255:
             await send_problem(
+                scope,
                 send,
                 422,
                 "validation-error",
@@ -452,7 +455,7 @@ class IdempotencyMiddleware:
             await self.limiter.refuse(scope, send, counted)
             return
         if not claimed:
-            await self._answer_existing(send, await self._read(record), fingerprint, seal)
+            await self._answer_existing(scope, send, await self._read(record), fingerprint, seal)
             return
 
         lease = _Lease(self.records, self.statements["renew"], record, now)
@@ -546,6 +549,7 @@ class IdempotencyMiddleware:
 
     async def _answer_existing(
         self,
+        scope: Scope,
         send: Send,
         record: StoredResponse | None,
         fingerprint: str,
@@ -553,6 +557,7 @@ class IdempotencyMiddleware:
     ) -> None:
         if record is None:
             await send_problem(
+                scope,
                 send,
                 409,
                 "idempotency-in-progress",
@@ -563,6 +568,7 @@ class IdempotencyMiddleware:
         body = seal.open(record.body or "") if record.state == "done" else b""
         if record.fingerprint != fingerprint or body is None:
             await send_problem(
+                scope,
                 send,
                 422,
                 "idempotency-key-reused",
@@ -572,6 +578,7 @@ class IdempotencyMiddleware:
             return
         if record.state != "done" or record.status is None:
             await send_problem(
+                scope,
                 send,
                 409,
                 "idempotency-in-progress",

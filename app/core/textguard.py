@@ -132,6 +132,7 @@ class TextGuardMiddleware:
     @staticmethod
     async def _refuse(send: Send, scope: Scope, where: str, message: str = MESSAGE) -> None:
         await send_problem(
+            scope,
             send,
             422,
             "validation-error",
@@ -140,6 +141,5 @@ class TextGuardMiddleware:
             fields={
                 "errors": [{"loc": [where], "msg": message}],
                 "instance": scope["path"].replace("\x00", "\\u0000"),
-                "request_id": scope.get("state", {}).get("request_id"),
             },
         )

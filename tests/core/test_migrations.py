@@ -10,6 +10,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import text
@@ -90,6 +91,85 @@ async def _differences(url: str) -> list[Any]:
         await engine.dispose()
 
 
+def test_the_region_code_report_names_bad_codes_and_changes_nothing(
+    database_url: str, tmp_path: Path, capfd: Any
+) -> None:
+    # Migration 0007 (GB/T 2260 table): rows written before the table was checked.
+    url, admin = _scratch(database_url, tmp_path)
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["database_url"] = url
+    cfg.attributes["configure_logger"] = False
+    try:
+        command.upgrade(cfg, "0006")
+        asyncio.run(_bad_rows(url))
+        capfd.readouterr()
+        command.upgrade(cfg, "0007")
+        err = capfd.readouterr().err
+        assert "2 stored region code(s) are not in the GB/T 2260 table" in err
+        assert "providers prv_bad region_code: 330199" in err
+        assert "subsidy_programs hz-city-compute-2024 enterprise_regions.exclude: 3399" in err
+        assert "prv_good" not in err
+        assert asyncio.run(_region_of(url)) == "330199"  # reported, never rewritten
+    finally:
+        if admin is not None:
+            asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{make_url(url).database}"'))
+
+
+async def _bad_rows(url: str) -> None:
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    providers = sa.table(
+        "providers",
+        *(sa.column(c) for c in ("id", "name", "kind", "unified_social_credit_code")),
+        *(sa.column(c) for c in ("region_code", "status", "version")),
+        sa.column("created_at", sa.DateTime(timezone=True)),
+        sa.column("updated_at", sa.DateTime(timezone=True)),
+    )
+    programs = sa.table(
+        "subsidy_programs", sa.column("id"), sa.column("enterprise_regions", sa.JSON)
+    )
+    now = datetime.now(UTC)
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for row_id, code, credit in (
+                ("prv_bad", "330199", "91330108000000001X"),
+                ("prv_good", "330113", "91330108000000002X"),
+            ):
+                await conn.execute(
+                    providers.insert().values(
+                        id=row_id,
+                        name=row_id,
+                        kind="cloud",
+                        unified_social_credit_code=credit,
+                        region_code=code,
+                        status="listed",
+                        version=1,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+            await conn.execute(
+                programs.update()
+                .where(programs.c.id == "hz-city-compute-2024")
+                .values(enterprise_regions={"include": ["3301"], "exclude": ["3399"]})
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _region_of(url: str) -> str:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            code = await conn.scalar(text("SELECT region_code FROM providers WHERE id = 'prv_bad'"))
+            return str(code)
+    finally:
+        await engine.dispose()
+
+
 def test_a_database_holding_marketplace_data_is_not_downgraded_below_its_seeds(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -109,7 +189,7 @@ def test_a_database_holding_marketplace_data_is_not_downgraded_below_its_seeds(
             assert "providers" in str(refused.value)
             assert "offers" in str(refused.value)
             # Nothing undone: still at the head, its trigger and tables in place.
-            assert asyncio.run(_version(url)) == "0006"
+            assert asyncio.run(_version(url)) == _head(cfg)
             assert asyncio.run(_triggers(url)) == ["ledger_entries_move_budget_usage"]
             assert asyncio.run(_differences(url)) == []
         # Above the seeds it goes down and up again, data and all.
@@ -120,6 +200,12 @@ def test_a_database_holding_marketplace_data_is_not_downgraded_below_its_seeds(
     finally:
         if admin is not None:
             asyncio.run(_admin(admin, f'DROP DATABASE IF EXISTS "{make_url(url).database}"'))
+
+
+def _head(cfg: Config) -> str:
+    head = ScriptDirectory.from_config(cfg).get_current_head()
+    assert head is not None
+    return head
 
 
 async def _a_provider_and_offer(url: str) -> None:
