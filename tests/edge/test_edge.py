@@ -5,12 +5,14 @@ Found under fault injection: uvicorn with httptools accepted 8 MB of headers and
 1,500 slowloris connections, and the documented deployment had no proxy in front.
 """
 
+import os
 import re
 import shutil
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -94,19 +96,18 @@ def test_uvicorn_refuses_a_head_past_its_limit(edge_server: LiveServer) -> None:
 # ------------------------------------------------------------------ the proxy
 
 
-@pytest.fixture(scope="module")
-def proxy(edge_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
-    """nginx on a free loopback port with deploy/nginx.conf in front of the server."""
+@contextmanager
+def _nginx(prefix: Path, upstream_port: int) -> Iterator[int]:
+    """nginx on a free loopback port with deploy/nginx.conf, its upstream this port."""
     nginx = shutil.which("nginx") or (
         "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
     )
     if nginx is None:
         pytest.skip("nginx is not installed (apt-get install nginx)")
-    prefix = tmp_path_factory.mktemp("nginx")
     port = free_port()
     site = NGINX_CONF.read_text()
     site = site.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{_port(edge_server)};")
+    site = site.replace("server 127.0.0.1:8000;", f"server 127.0.0.1:{upstream_port};")
     assert f"listen 127.0.0.1:{port};" in site
     (prefix / "computematch.conf").write_text(site)
     (prefix / "nginx.conf").write_text(
@@ -126,11 +127,8 @@ http {{
 }}
 """
     )
-    user = (
-        ["-g", "user root;"]
-        if hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0
-        else []
-    )
+    # As root, nginx's workers would run as nobody, who cannot write the temporary dirs.
+    user = ["-g", "user root;"] if os.geteuid() == 0 else []
     log = prefix / "stderr.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -139,7 +137,7 @@ http {{
             stderr=out,
         )
     try:
-        for _ in range(100):
+        for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
@@ -152,6 +150,12 @@ http {{
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def proxy(edge_server: LiveServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    with _nginx(tmp_path_factory.mktemp("nginx"), _port(edge_server)) as port:
+        yield port
 
 
 def _directive(name: str) -> str:
@@ -198,3 +202,12 @@ def test_the_proxy_closes_a_connection_whose_head_never_ends(proxy: int) -> None
         except ConnectionResetError:  # reset_timedout_connection: closed with a reset
             answer = b""
         assert answer == b""  # closed, not held
+
+
+def test_the_proxy_answers_a_service_down_as_a_retryable_problem(tmp_path: Path) -> None:
+    with _nginx(tmp_path, free_port()) as port:  # nothing listens upstream
+        resp = httpx.get(f"http://127.0.0.1:{port}/v1/accelerators")
+    assert resp.status_code == 503
+    assert resp.headers["content-type"] == "application/problem+json"
+    assert resp.headers["retry-after"] == "1"
+    assert resp.json()["status"] == 503
