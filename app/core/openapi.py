@@ -194,9 +194,6 @@ def finish_document(document: dict[str, Any]) -> dict[str, Any]:
             implied += [409, 422]
         if "if-match" in headers:
             implied.append(412)
-        if "401" in responses or "requestBody" in operation:
-            # Whatever reads the database: a transient fault of it (app/core/dberrors.py).
-            implied.append(503)
         for status, response in problems(*implied).items():
             response.pop("model")  # FastAPI's input; the document holds the $ref already
             responses.setdefault(str(status), response)
