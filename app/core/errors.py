@@ -232,7 +232,6 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         415: "The body is not JSON (send Content-Type: application/json)",
         422: "Validation error",
         429: "Rate limited",
-        503: "The database is unavailable or busy for a moment: retry (same Idempotency-Key)",
     }
     responses: dict[int | str, dict[str, Any]] = {
         status: {
@@ -242,12 +241,11 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
-    for retried in (429, 503):
-        if retried in responses:
-            responses[retried]["headers"] = {
-                "Retry-After": {
-                    "description": "Seconds to wait before trying again",
-                    "schema": {"type": "integer"},
-                }
+    if 429 in responses:
+        responses[429]["headers"] = {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again",
+                "schema": {"type": "integer"},
             }
+        }
     return responses
