@@ -39,6 +39,7 @@ from app.models import (
     OrderPart,
     Provider,
 )
+from app.offers.service import has_any_stack
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import (
     Contract,
@@ -336,6 +337,14 @@ def candidate_query(
                 *(Offer.region_code.startswith(p, autoescape=True) for p in request.region_prefixes)
             )
         )
+    if request.min_cards_per_node:
+        stmt = stmt.where(Offer.cards_per_node >= request.min_cards_per_node)
+    if request.interconnect:
+        stmt = stmt.where(Offer.interconnect == request.interconnect)
+    if request.network:
+        stmt = stmt.where(Offer.network == request.network)
+    if request.software_stacks:
+        stmt = stmt.where(has_any_stack(request.software_stacks))
     if request.purpose == "training":
         stmt = stmt.where(Offer.supports_training.is_(True))
     else:
