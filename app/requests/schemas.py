@@ -35,6 +35,11 @@ class DomesticPreference(StrEnum):
     any = "any"
 
 
+class RankBy(StrEnum):
+    net_amount = "net_amount"
+    net_per_effective_card_hour = "net_per_effective_card_hour"
+
+
 class RequestStatus(StrEnum):
     open = "open"
     cancelled = "cancelled"
@@ -98,6 +103,12 @@ class ComputeRequestCreate(BaseModel):
     )
     allow_split: StrictBool = Field(
         False, description="May several offers of the same accelerator model serve it together"
+    )
+    rank_by: RankBy = Field(
+        RankBy.net_amount,
+        description="net_amount: cheapest net first; net_per_effective_card_hour: cheapest "
+        "per A100-equivalent card-hour first (by the catalog's perf_index; matches on "
+        "models without one last)",
     )
     min_cards_per_node: StrictInt | None = Field(
         None, ge=1, le=1024, description="Only offers with at least this many cards per node"
@@ -208,6 +219,7 @@ class ComputeRequestOut(BaseModel):
     max_net_budget: Money | None
     region_prefixes: list[str]
     allow_split: bool
+    rank_by: RankBy = RankBy.net_amount
     min_cards_per_node: int | None = None
     interconnect: Interconnect | None = None
     network: Network | None = None
