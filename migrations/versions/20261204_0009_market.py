@@ -11,7 +11,7 @@ and for every model a vendor-figure `perf_index` (BF16 TFLOPS ÷ the A100's), sa
 so in `perf_source`.
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04
 """
 
@@ -24,7 +24,7 @@ from migrations.seed.accelerators import ACCELERATORS
 from migrations.seed.performance import FIGURES, perf_index, perf_source
 
 revision: str = "0009"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -88,21 +88,29 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("compute_requests", schema=None) as batch_op:
-        batch_op.drop_column("software_stacks")
-        batch_op.drop_column("network")
-        batch_op.drop_column("interconnect")
-        batch_op.drop_column("min_cards_per_node")
-        batch_op.drop_column("rank_by")
-    with op.batch_alter_table("offers", schema=None) as batch_op:
-        batch_op.drop_column("software_stacks")
-        batch_op.drop_column("network_gbps")
-        batch_op.drop_column("network")
-        batch_op.drop_column("interconnect")
-        batch_op.drop_column("cards_per_node")
-    with op.batch_alter_table("accelerators", schema=None) as batch_op:
-        batch_op.drop_column("perf_source")
-        batch_op.drop_column("perf_index")
-        batch_op.drop_column("memory_bandwidth_gbps")
-        batch_op.drop_column("int8_tops")
-        batch_op.drop_column("fp16_tflops")
+    # ALTER TABLE … DROP COLUMN on both databases (SQLite 3.35+), not batch mode: batch
+    # mode rebuilds a table, and on SQLite a rebuilt accelerators or offers table is
+    # dropped first, which the foreign keys of a market's rows refuse.
+    for table, columns in (
+        (
+            "compute_requests",
+            ("software_stacks", "network", "interconnect", "min_cards_per_node", "rank_by"),
+        ),
+        (
+            "offers",
+            (
+                "software_stacks",
+                "software",
+                "network_gbps",
+                "network",
+                "interconnect",
+                "cards_per_node",
+            ),
+        ),
+        (
+            "accelerators",
+            ("perf_source", "perf_index", "memory_bandwidth_gbps", "int8_tops", "fp16_tflops"),
+        ),
+    ):
+        for column in columns:
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
