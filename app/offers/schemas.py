@@ -222,13 +222,22 @@ class OfferSync(BaseModel):
 
 class SyncResult(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"created": 1, "updated": 0, "unchanged": 0, "retired": 0}]}
+        json_schema_extra={
+            "examples": [
+                {"created": 1, "updated": 0, "unchanged": 0, "retired": 0, "reactivated": 0}
+            ]
+        }
     )
 
     created: int
-    updated: int
+    updated: int = Field(description="Offers changed, not counting those reactivated")
     unchanged: int
     retired: int = 0
+    reactivated: int = Field(
+        0,
+        description="Retired offers reopened by a row that states its status (active or "
+        "paused); a row that leaves the status out of a retired offer is a 409",
+    )
 
 
 class OfferSort(StrEnum):

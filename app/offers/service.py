@@ -508,6 +508,8 @@ async def sync_offers(
     known = await catalog(session)
     seen: dict[str, int] = {}
     rows: list[tuple[str, dict[str, Any]]] = []
+    # Rows that state their status: only these may reopen a retired offer (as a PATCH).
+    stated_status: set[str] = set()
     for index, item in enumerate(payload.offers):
         loc: list[str | int] = ["body", "offers", index]
         if item.external_id in seen:
@@ -516,6 +518,8 @@ async def sync_offers(
                 f"external_id {item.external_id!r} repeats item {seen[item.external_id]}",
             )
         seen[item.external_id] = index
+        if "status" in item.model_fields_set:
+            stated_status.add(item.external_id)
         rows.append(
             (
                 item.external_id,
@@ -535,8 +539,19 @@ async def sync_offers(
     to_update: list[dict[str, Any]] = []
     changed_ids: list[tuple[str, dict[str, Any]]] = []
     unchanged = 0
+    reactivated = 0
     for external_id, row in rows:
         current = existing.get(external_id)
+        if current is not None and current.status == OfferStatus.retired.value:
+            # A retired offer (DELETE, or retire_missing) is reopened only by a row that
+            # says so: never by a row that merely leaves the status to its default.
+            if external_id not in stated_status:
+                index = seen[external_id]
+                raise Conflict(
+                    f"offers[{index}]: offer {current.id} (external_id {external_id!r}) is "
+                    "retired; send its status (active or paused) to reopen it, or leave it out"
+                )
+            reactivated += 1
         if current is None:
             to_insert.append(
                 {
@@ -575,7 +590,11 @@ async def sync_offers(
     if retired:
         await session.execute(update(Offer), retired)
     result = SyncResult(
-        created=len(to_insert), updated=len(to_update), unchanged=unchanged, retired=len(retired)
+        created=len(to_insert),
+        updated=len(to_update) - reactivated,
+        unchanged=unchanged,
+        retired=len(retired),
+        reactivated=reactivated,
     )
     await audit.record(
         session, principal, "offers.synced", "provider", provider.id, after=result.model_dump()

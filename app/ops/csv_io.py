@@ -147,14 +147,17 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    # Retired offers reopened by a row stating its status, counted apart from `updated`.
+    reactivated: int = 0
 
     def refuse(self, row: Row, reason: str) -> None:
         self.refused.append(Refusal(row, reason))
 
     def summary(self) -> str:
+        reactivated = f", {self.reactivated} reactivated" if self.reactivated else ""
         return (
             f"{self.kind.value}: {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} unchanged, {len(self.refused)} refused"
+            f"{self.unchanged} unchanged, {len(self.refused)} refused{reactivated}"
         )
 
 
@@ -504,7 +507,7 @@ async def _sync(
     provider_id: str,
     batch: Sequence[tuple[Row, OfferFields]],
     max_batch: int,
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, int]:
     async with session.begin_nested():
         synced = await offer_service.sync_offers(
             session,
@@ -513,7 +516,7 @@ async def _sync(
             OfferSync(offers=[offer for _, offer in batch]),
             max_batch,
         )
-    return synced.created, synced.updated, synced.unchanged
+    return synced.created, synced.updated, synced.unchanged, synced.reactivated
 
 
 async def _sync_batch(
@@ -533,10 +536,11 @@ async def _sync_batch(
                 counts.append(await _sync(session, provider_id, [(row, offer)], 1))
             except AppError as exc:
                 result.refuse(row, _app_reason(exc))
-    for created, updated, unchanged in counts:
+    for created, updated, unchanged, reactivated in counts:
         result.created += created
         result.updated += updated
         result.unchanged += unchanged
+        result.reactivated += reactivated
 
 
 async def _retire(

@@ -498,3 +498,30 @@ async def test_demo_data_fills_an_empty_database_with_a_living_market(
     skipped = await run("demo-data", "--if-empty")
     assert skipped.exit_code == 0
     assert "skipped" in skipped.stdout
+
+
+async def test_import_reopens_a_retired_offer_only_when_the_row_says_so(
+    run: Cli, client: AsyncClient, tmp_path: Path
+) -> None:
+    provider = await create_provider(client)
+    offer = await create_offer(client, provider)
+    key = bearer(provider["api_key"])
+    assert (await client.delete(f"/v1/offers/{offer['id']}", headers=key)).status_code == 200
+    code = provider["unified_social_credit_code"]
+
+    # An empty status cell leaves the status out, as a sync row would: refused.
+    rows = [offer_row(code, external_id=offer["external_id"], status="")]
+    result = await run("import-csv", "offers", str(write_csv(tmp_path / "o1.csv", rows)))
+    assert result.exit_code == 3, result.output
+    assert "offers: 0 created, 0 updated, 0 unchanged, 1 refused" in result.stdout
+    [refused] = read_csv(tmp_path / "o1.refused.csv")
+    assert "is retired; send its status (active or paused) to reopen it" in refused["reason"]
+    kept = (await client.get(f"/v1/offers/{offer['id']}", headers=OPERATOR)).json()
+    assert kept["status"] == "retired"
+
+    rows = [offer_row(code, external_id=offer["external_id"], status="active")]
+    result = await run("import-csv", "offers", str(write_csv(tmp_path / "o2.csv", rows)))
+    assert result.exit_code == 0, result.output
+    assert "offers: 0 created, 0 updated, 0 unchanged, 0 refused, 1 reactivated" in result.stdout
+    reopened = (await client.get(f"/v1/offers/{offer['id']}", headers=OPERATOR)).json()
+    assert reopened["status"] == "active"
