@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as api_keys_router
+from app.bids.endpoints import router as bids_router
 from app.catalog.endpoints import router as catalog_router
 from app.config import Settings, get_settings
 from app.core import metrics
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offers_router,
         matching_router,
         requests_router,
+        bids_router,
         providers_router,
         enterprises_router,
         ledger_router,
