@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.console.session import ConsoleUser
-from app.core.db import MoneyFen
+from app.core.db import Base, MoneyFen
 from app.core.money import ZERO
 from app.core.timeutil import SHANGHAI
 from app.demo import HANGZHOU_DISTRICTS, OTHER_ZHEJIANG
@@ -232,20 +232,40 @@ async def programs_overview(
 
 
 async def _add_claim_figures(session: AsyncSession, views: list[ProgramView], year: int) -> None:
-    """Claimed, approved and paid per program, from the voucher claims where the app
-    keeps them."""
-    try:
-        from app.claims import service as claims  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
+    """Claimed, approved and paid per program and year, where the app keeps voucher
+    claims: approved and paid are the ledger's `approve` and `disburse` entries,
+    claimed the amounts of the claims not rejected."""
+    claims_table = Base.metadata.tables.get("voucher_claims")
+    if claims_table is None or not views:
         return
-    figures = getattr(claims, "program_figures", None)
-    if figures is None:
-        return
-    found = await figures(session, [v.id for v in views], year)
+    ids = [v.id for v in views]
+    sums = await session.execute(
+        select(LedgerEntry.program_id, LedgerEntry.kind, money_sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.year == year,
+            LedgerEntry.program_id.in_(ids),
+            LedgerEntry.kind.in_(("approve", "disburse")),
+        )
+        .group_by(LedgerEntry.program_id, LedgerEntry.kind)
+    )
+    found: dict[tuple[str, str], Decimal] = {(p, k): a or ZERO for p, k, a in sums}
+    claimed: dict[str, Decimal | None] = dict(
+        (
+            await session.execute(
+                select(claims_table.c.program_id, money_sum(claims_table.c.amount))
+                .where(
+                    claims_table.c.year == year,
+                    claims_table.c.program_id.in_(ids),
+                    claims_table.c.status != "rejected",
+                )
+                .group_by(claims_table.c.program_id)
+            )
+        ).all()
+    )
     for view in views:
-        f = found.get(view.id)
-        if f is not None:
-            view.claimed, view.approved, view.paid = f.claimed, f.approved, f.paid
+        view.claimed = claimed.get(view.id) or ZERO
+        view.approved = found.get((view.id, "approve"), ZERO)
+        view.paid = found.get((view.id, "disburse"), ZERO)
 
 
 # A program's report ----------------------------------------------------------------
