@@ -346,76 +346,74 @@ async def program_report(
         .group_by(LedgerEntry.part_id, LedgerEntry.enterprise_id)
         .subquery()
     )
-    used, settled = money_sum(per_part.c.used), money_sum(per_part.c.settled)
-
-    district_rows = await session.execute(
-        select(
-            Enterprise.region_code,
-            used,
-            settled,
-            func.count(func.distinct(per_part.c.enterprise_id)),
+    # One read: per enterprise and hardware origin, what was used, settled and how many
+    # card-hours; the district, origin and top-enterprise breakdowns are its sums.
+    hours = hours_between(session, OrderPart.start, OrderPart.end)
+    rows = (
+        await session.execute(
+            select(
+                Enterprise.id,
+                Enterprise.name,
+                Enterprise.unified_social_credit_code,
+                Enterprise.region_code,
+                Offer.domestic,
+                money_sum(per_part.c.used),
+                money_sum(per_part.c.settled),
+                func.sum(case((OrderPart.holding, OrderPart.cards * hours), else_=0)),
+            )
+            .join(Enterprise, Enterprise.id == per_part.c.enterprise_id)
+            .join(OrderPart, OrderPart.id == per_part.c.part_id)
+            .join(Offer, Offer.id == OrderPart.offer_id)
+            .group_by(
+                Enterprise.id,
+                Enterprise.name,
+                Enterprise.unified_social_credit_code,
+                Enterprise.region_code,
+                Offer.domestic,
+            )
         )
-        .join(Enterprise, Enterprise.id == per_part.c.enterprise_id)
-        .group_by(Enterprise.region_code)
-    )
+    ).all()
+    districts: dict[str, list[Any]] = {}
+    origins: dict[bool, list[Any]] = {True: [ZERO, ZERO, 0, set()], False: [ZERO, ZERO, 0, set()]}
+    enterprises: dict[str, list[Any]] = {}
+    for ent_id, name, code, region, domestic, used, settled, card_hours in rows:
+        used, settled = used or ZERO, settled or ZERO
+        d = districts.setdefault(region, [ZERO, ZERO, set()])
+        d[0] += used
+        d[1] += settled
+        d[2].add(ent_id)
+        o = origins[bool(domestic)]
+        o[0] += used
+        o[1] += settled
+        o[2] += int(card_hours or 0)
+        o[3].add(ent_id)
+        e = enterprises.setdefault(ent_id, [name, code, region, ZERO, ZERO])
+        e[3] += used
+        e[4] += settled
     by_district = sorted(
         (
-            Slice(code, district_name(code), _fen(u), _fen(s), enterprises=int(n))
-            for code, u, s, n in district_rows
+            Slice(code, district_name(code), u, s, enterprises=len(ids))
+            for code, (u, s, ids) in districts.items()
         ),
         key=lambda x: (-x.used, x.key),
     )
-
-    hours = hours_between(session, OrderPart.start, OrderPart.end)
-    card_hours = func.sum(case((OrderPart.holding, OrderPart.cards * hours), else_=0))
-    origin_rows = await session.execute(
-        select(
-            Offer.domestic,
-            used,
-            settled,
-            card_hours,
-            func.count(func.distinct(per_part.c.enterprise_id)),
-        )
-        .join(OrderPart, OrderPart.id == per_part.c.part_id)
-        .join(Offer, Offer.id == OrderPart.offer_id)
-        .group_by(Offer.domestic)
-    )
-    found = {bool(d): (u, s, ch, n) for d, u, s, ch, n in origin_rows}
     by_origin = [
         Slice(
             key,
             key,
-            _fen(found.get(flag, (0, 0, 0, 0))[0]),
-            _fen(found.get(flag, (0, 0, 0, 0))[1]),
-            card_hours=int(found.get(flag, (0, 0, 0, 0))[2] or 0),
-            enterprises=int(found.get(flag, (0, 0, 0, 0))[3] or 0),
+            origins[flag][0],
+            origins[flag][1],
+            card_hours=origins[flag][2],
+            enterprises=len(origins[flag][3]),
         )
         for key, flag in (("domestic", True), ("non_domestic", False))
     ]
-
     by_payer = split_by_funding(view.funding, view.used, view.settled)
-
-    top_rows = await session.execute(
-        select(
-            Enterprise.id,
-            Enterprise.name,
-            Enterprise.unified_social_credit_code,
-            Enterprise.region_code,
-            used.label("used"),
-            settled,
-        )
-        .join(Enterprise, Enterprise.id == per_part.c.enterprise_id)
-        .group_by(
-            Enterprise.id,
-            Enterprise.name,
-            Enterprise.unified_social_credit_code,
-            Enterprise.region_code,
-        )
-        .having(used > 0)
-        .order_by(used.desc(), Enterprise.id)
-        .limit(TOP_ENTERPRISES)
-    )
-    top = [TopEnterprise(i, n, c, r, _fen(u), _fen(s)) for i, n, c, r, u, s in top_rows]
+    ranked = sorted(
+        ((ent_id, *e) for ent_id, e in enterprises.items() if e[3] > 0),
+        key=lambda r: (-r[4], r[0]),
+    )[:TOP_ENTERPRISES]
+    top = [TopEnterprise(i, n, c, r, u, s) for i, n, c, r, u, s in ranked]
     return ProgramReport(view, year, by_district, by_origin, by_payer, top)
 
 
