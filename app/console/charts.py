@@ -38,8 +38,14 @@ def _trim(value: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def short_money(value: Decimal) -> str:
-    """¥1.2亿 / ¥350万 / ¥8,000: axis labels that fit."""
+def short_money(value: Decimal, lang: str = "zh") -> str:
+    """¥1.2亿 / ¥350万 / ¥8,000 (in English ¥120M / ¥3.5M / ¥8,000): axis labels that fit."""
+    if lang == "en":
+        if value >= 1_000_000:
+            return f"¥{_trim(value / 1_000_000)}M"
+        if value >= 10_000:
+            return f"¥{_trim(value / 1_000)}K"
+        return f"¥{value:,.0f}"
     if value >= 100_000_000:
         return f"¥{_trim(value / 100_000_000)}亿"
     if value >= 10_000:
@@ -64,7 +70,7 @@ def _nice_top(value: Decimal) -> Decimal:
     return step * 10  # pragma: no cover
 
 
-def burn_chart(b: Burn, *, width: int = WIDTH, height: int = HEIGHT) -> BurnChart:
+def burn_chart(b: Burn, *, lang: str = "zh", width: int = WIDTH, height: int = HEIGHT) -> BurnChart:
     x0, y0, x1, y1 = LEFT, TOP, width - RIGHT, height - BOTTOM
     days_in_year = (date(b.year, 12, 31) - date(b.year, 1, 1)).days + 1
     highest = max(
@@ -95,7 +101,9 @@ def burn_chart(b: Burn, *, width: int = WIDTH, height: int = HEIGHT) -> BurnChar
     for month in range(1, 13):
         first = date(b.year, month, 1)
         x_ticks.append(Tick(x((first - date(b.year, 1, 1)).days), f"{month}"))
-    y_ticks = [Tick(y(top * Decimal(i) / 4), short_money(top * Decimal(i) / 4)) for i in range(5)]
+    y_ticks = [
+        Tick(y(top * Decimal(i) / 4), short_money(top * Decimal(i) / 4, lang)) for i in range(5)
+    ]
     return BurnChart(
         width=width,
         height=height,

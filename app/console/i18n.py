@@ -59,7 +59,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "burn.budget": ("预算线", "budget"),
     "burn.projection": ("线性预测", "straight-line projection"),
     "burn.meets": ("预计于 {date} 用完预算", "projected to meet the budget on {date}"),
-    "burn.not_meet": ("按当前速度年内不会用完预算", "at this pace the budget lasts the year"),
+    "burn.not_meet": ("按当前速度年内不会用完预算", "the budget lasts the year"),
     "burn.year_end": ("按此速度全年约 {amount}", "at this pace {amount} by the year's end"),
     "burn.no_data": ("本年度尚无使用", "nothing used this year yet"),
     "burn.week": ("周", "week"),
