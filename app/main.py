@@ -21,6 +21,8 @@ from app.auth.endpoints import router as api_keys_router
 from app.bids.endpoints import router as bids_router
 from app.catalog.endpoints import router as catalog_router
 from app.config import Settings, get_settings
+from app.console.endpoints import STATIC_DIR as CONSOLE_STATIC
+from app.console.endpoints import router as console_router
 from app.core import metrics
 from app.core.db import Database
 from app.core.errors import install_error_handlers, problems
@@ -151,6 +153,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     install_openapi(app)  # summaries and errors as SDKs see them
+
+    # The voucher office's web console (server-rendered, outside the API's document).
+    app.include_router(console_router)
+    app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
 
     if settings.docs_enabled:
         app.mount("/static-docs", StaticFiles(directory=STATIC_DOCS), name="static-docs")
