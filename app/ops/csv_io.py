@@ -86,6 +86,11 @@ EXPORT_COLUMNS: dict[Kind, tuple[str, ...]] = {
         "free_trial_hours",
         "free_migration_support",
         "status",
+        "cards_per_node",
+        "interconnect",
+        "network",
+        "network_gbps",
+        "software",
         "created_at",
         "updated_at",
     ),
@@ -400,7 +405,9 @@ async def import_listings(
 
 
 # The API takes JSON integers and booleans only (strict); a CSV cell is text, read here.
-_INT_COLUMNS = frozenset({"cards_total", "min_hours", "free_trial_hours"})
+_INT_COLUMNS = frozenset(
+    {"cards_total", "min_hours", "free_trial_hours", "cards_per_node", "network_gbps"}
+)
 _BOOL_CELLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
@@ -410,10 +417,31 @@ def _cell_int(value: str) -> int | str:
     return int(text) if digits.isascii() and digits.isdigit() else value
 
 
+def _software_cell(value: str) -> list[dict[str, str]] | str:
+    """ "cann=8.0.RC3;cuda=12.4" read as the API's list; anything else is left as text,
+    so that validation refuses it with a reason."""
+    items = []
+    for part in (p.strip() for p in value.split(";")):
+        if not part:
+            continue
+        stack, sep, version = part.partition("=")
+        if not sep:
+            return value
+        items.append({"stack": stack.strip(), "version": version.strip()})
+    return items
+
+
+def software_cell(software: Sequence[dict[str, str]]) -> str:
+    """An offer's software as one CSV cell: "cann=8.0.RC3;cuda=12.4"."""
+    return ";".join(f"{s['stack']}={s['version']}" for s in software)
+
+
 def _offer_fields(data: dict[str, Any]) -> dict[str, Any]:
     fields = {k: v for k, v in data.items() if k not in PROVIDER_REFERENCE}
     if "workloads" in fields:
         fields["workloads"] = [w.strip() for w in fields["workloads"].split(";") if w.strip()]
+    if "software" in fields:
+        fields["software"] = _software_cell(fields["software"])
     for name in _INT_COLUMNS & fields.keys():
         fields[name] = _cell_int(fields[name])
     for name in ("domestic", "free_migration_support"):
@@ -586,6 +614,7 @@ async def _export_rows(session: AsyncSession, kind: Kind) -> AsyncIterator[dict[
         async for offer, code in await session.stream(offers):
             row = {name: getattr(offer, name, None) for name in EXPORT_COLUMNS[kind]}
             row["unified_social_credit_code"] = code
+            row["software"] = software_cell(offer.software)
             yield row
 
 
