@@ -275,7 +275,7 @@ def district_program(**overrides: Any) -> dict[str, Any]:
         "level": "district",
         "status": "active",
         "effective_from": "2026-01-01",
-        "effective_until": "2026-12-31",
+        "effective_until": "2027-12-31",
         "enterprise_regions": {"include": ["330106"], "exclude": []},
         "provider_lists_any": ["hz-planned-icc"],
         "purposes": ["training", "inference", "application", "maas", "agent"],
