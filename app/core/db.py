@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import aiosqlite
 import asyncpg
@@ -363,6 +363,23 @@ def _inserts_together(shape: Sequence[tuple[Table, int]], also: Executable | Non
     return last.add_cte(*ctes)
 
 
+class Statements(Protocol):
+    """Something that runs statements in one transaction: a hot path's `Transaction`,
+    or a session's (`on_session`). Code that only reads and writes through statements
+    takes this, whichever it is given."""
+
+    @property
+    def database_key(self) -> Any:
+        """What per-database caches are kept by (the engine)."""
+        ...
+
+    async def fetch(
+        self, statement: Executable, params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        """The statement's rows (`fetch`)."""
+        ...
+
+
 @dataclass
 class Transaction:
     """A write transaction of `Database.transaction`: on PostgreSQL the asyncpg
@@ -375,6 +392,37 @@ class Transaction:
     @property
     def dialect(self) -> Dialect:
         return self.engine.dialect
+
+    @property
+    def database_key(self) -> Any:
+        return self.engine.sync_engine
+
+    async def fetch(
+        self, statement: Executable, params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        return await fetch(self, statement, params)
+
+
+@dataclass(frozen=True)
+class SessionStatements:
+    """A session's transaction as `Statements`: its connection is asked for only when
+    a statement runs (a session with a known state may never need one)."""
+
+    session: AsyncSession
+
+    @property
+    def database_key(self) -> Any:
+        return self.session.sync_session.get_bind()
+
+    async def fetch(
+        self, statement: Executable, params: Mapping[str, Any]
+    ) -> list[tuple[Any, ...]]:
+        return await fetch(await self.session.connection(), statement, params)
+
+
+def on_session(session: AsyncSession) -> Statements:
+    """The session's transaction, as something that runs statements."""
+    return SessionStatements(session)
 
 
 @contextmanager

@@ -49,6 +49,9 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     type: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    # Which rule failed, for the conflicts a client tells apart (Problem.reason): one
+    # class per reason, so the reason is named where it is raised.
+    reason: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -62,7 +65,7 @@ class AppError(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers
-        self.extra = extra
+        self.extra = {"reason": self.reason, **extra} if self.reason is not None else extra
 
 
 class Unauthorized(AppError):

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.core.db import on_session
 from app.core.money import ZERO
 from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
@@ -56,7 +57,9 @@ async def _capacity(session: AsyncSession) -> list[str]:
 
 
 async def _caps_and_budgets(session: AsyncSession) -> list[str]:
-    programs = {s.program.id: s.program for s in await subsidy_service.load_programs(session)}
+    programs = {
+        s.program.id: s.program for s in await subsidy_service.load_programs(on_session(session))
+    }
     sums: dict[tuple[str, str, int], dict[str, Decimal]] = defaultdict(
         lambda: dict.fromkeys(ledger.KINDS, ZERO)
     )

@@ -10,12 +10,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Select, Table, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import insert_rows, row_values, transient
+from app.core.db import insert_rows, on_session, row_values, transient
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import utcnow
@@ -74,8 +74,21 @@ def _sums(whose: str) -> Select[str, str, str, Decimal]:
         literal(whose).label("whose"),
         LedgerEntry.program_id,
         LedgerEntry.kind,
-        func.sum(LedgerEntry.amount),
+        func.sum(LedgerEntry.amount).label("amount"),
     ).group_by(LedgerEntry.program_id, LedgerEntry.kind)
+
+
+class BalanceRow(Protocol):
+    """A row of `MINE` or `BUDGETS` (or of a statement that carries them), by name."""
+
+    @property
+    def whose(self) -> str: ...  # "enterprise" (MINE) or "program" (BUDGETS)
+    @property
+    def program_id(self) -> str: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def amount(self) -> Decimal | None: ...
 
 
 # The enterprise's sums and the budgets' usage, as (whose, program_id, kind, amount)
@@ -88,7 +101,7 @@ BUDGETS = select(
     literal("program").label("whose"),
     BudgetUsage.program_id,
     literal("reserve").label("kind"),
-    BudgetUsage.used,
+    BudgetUsage.used.label("amount"),
 ).where(
     BudgetUsage.year == bindparam("year"),
     BudgetUsage.program_id.in_(bindparam("program_ids", expanding=True)),
@@ -114,15 +127,15 @@ async def order_balances(
 
 
 def split_balances(
-    rows: Iterable[Sequence[Any]],
+    rows: Iterable[BalanceRow],
 ) -> tuple[dict[str, Balance], dict[str, Balance]]:
     """(the enterprise's balances, the budgets') from rows of `MINE` and `BUDGETS`."""
     mine, budgets = [], []
-    for whose, program_id, kind, amount, *_ in rows:
-        if whose == "enterprise":
-            mine.append((program_id, kind, amount))
-        elif whose == "program":
-            budgets.append((program_id, kind, amount))
+    for row in rows:
+        if row.whose == "enterprise":
+            mine.append((row.program_id, str(row.kind), row.amount))
+        elif row.whose == "program":
+            budgets.append((row.program_id, str(row.kind), row.amount))
     return _fold(mine), _fold(budgets)
 
 
@@ -226,7 +239,7 @@ async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int
         relaxed_caps=enterprise_service.relaxed_caps(enterprise),
     )
     items = []
-    for stored in await subsidy_service.load_programs(session):
+    for stored in await subsidy_service.load_programs(on_session(session)):
         program = stored.program
         if program.voucher_type != "compute" and program.id not in balances:
             continue
