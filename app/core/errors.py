@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.state import request_state
+
 logger = logging.getLogger("computematch.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -141,7 +143,7 @@ def problem_response(
         body["errors"] = errors
     if request is not None:
         body["instance"] = request.url.path
-        request_id = getattr(request.state, "request_id", None)
+        request_id = request_state(request.scope).request_id
         if request_id:
             body["request_id"] = request_id
     if extra:

@@ -16,6 +16,7 @@ from urllib.parse import unquote_to_bytes
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.asgi import send_problem
+from app.core.state import request_state
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MESSAGE = "text may not contain NUL (U+0000) or unpaired surrogate characters"
@@ -96,6 +97,6 @@ class TextGuardMiddleware:
             fields={
                 "errors": [{"loc": [where], "msg": MESSAGE}],
                 "instance": scope["path"].replace("\x00", "\\u0000"),
-                "request_id": scope.get("state", {}).get("request_id"),
+                "request_id": request_state(scope).request_id,
             },
         )

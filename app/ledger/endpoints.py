@@ -7,8 +7,8 @@ from app.core.errors import NotFound, problems
 from app.core.security import CurrentPrincipal
 from app.core.timeutil import today_shanghai
 from app.enterprises import service as enterprise_service
-from app.ledger import service
 from app.ledger.schemas import VoucherUsage
+from app.subsidies import service as subsidy_service
 
 router = APIRouter(tags=["enterprises"])
 
@@ -28,4 +28,4 @@ async def get_voucher_usage(
     enterprise = await enterprise_service.load_enterprise(session, enterprise_id)
     if enterprise is None or not enterprise_service.can_see(principal, enterprise_id):
         raise NotFound(f"enterprise {enterprise_id} does not exist")
-    return await service.voucher_usage(session, enterprise, year or today_shanghai().year)
+    return await subsidy_service.voucher_usage(session, enterprise, year or today_shanghai().year)

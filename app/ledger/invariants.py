@@ -13,6 +13,7 @@ from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
 from app.matching import engine
 from app.models import BudgetUsage, Enterprise, LedgerEntry, Offer, Order, OrderPart
+from app.models.status import OrderStatus
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import EnterpriseFacts, effective_cap
 
@@ -133,13 +134,15 @@ async def _orders_balance(session: AsyncSession) -> list[str]:
                     f"order {order.id} part {part.id}: reserved {e['reserve']} in the "
                     f"ledger, {expected_reserve} on the order"
                 )
-            if order.status == "reserved" and (e["settle"] or e["release"]):
+            if order.status == OrderStatus.reserved and (e["settle"] or e["release"]):
                 out.append(f"order {order.id}: reserved but has settle/release entries")
-            if order.status == "cancelled" and (e["release"] != e["reserve"] or e["settle"]):
+            if order.status == OrderStatus.cancelled and (
+                e["release"] != e["reserve"] or e["settle"]
+            ):
                 out.append(f"order {order.id}: cancelled but its reservation is not released")
-            if order.status == "cancelled" and part.holding:
+            if order.status == OrderStatus.cancelled and part.holding:
                 out.append(f"order {order.id}: cancelled but still holds capacity")
-            if order.status == "completed":
+            if order.status == OrderStatus.completed:
                 settled = part.settled_subsidy or ZERO
                 if e["settle"] != settled or e["settle"] + e["release"] != e["reserve"]:
                     out.append(

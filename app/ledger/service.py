@@ -15,12 +15,11 @@ from typing import Any, Protocol, cast
 from sqlalchemy import Select, Table, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import insert_rows, on_session, row_values, transient
+from app.core.db import insert_rows, row_values, transient
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import utcnow
-from app.ledger.schemas import VoucherUsage, VoucherUsageItem
-from app.models import BudgetUsage, Enterprise, LedgerEntry
+from app.models import BudgetUsage, LedgerEntry
 
 KINDS = ("reserve", "settle", "release")
 
@@ -224,34 +223,3 @@ async def reservation_year(session: AsyncSession, order_id: str) -> int | None:
         .limit(1)
     )
     return year
-
-
-async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int) -> VoucherUsage:
-    # Imported here: the subsidies service reads budgets from this module.
-    from app.enterprises import service as enterprise_service
-    from app.subsidies import service as subsidy_service
-    from app.subsidies.rules import EnterpriseFacts, effective_cap
-
-    balances = await enterprise_balances(session, enterprise.id, year)
-    facts = EnterpriseFacts(
-        region_code=enterprise.region_code,
-        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
-        relaxed_caps=enterprise_service.relaxed_caps(enterprise),
-    )
-    items = []
-    for stored in await subsidy_service.load_programs(on_session(session)):
-        program = stored.program
-        if program.voucher_type != "compute" and program.id not in balances:
-            continue
-        balance = balances.get(program.id, Balance())
-        cap = effective_cap(program, facts)
-        items.append(
-            VoucherUsageItem(
-                program_id=program.id,
-                cap=cap,
-                reserved=balance.reserved,
-                settled=balance.settled,
-                remaining=None if cap is None else max(ZERO, cap - balance.used),
-            )
-        )
-    return VoucherUsage(enterprise_id=enterprise.id, year=year, items=items)

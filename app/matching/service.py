@@ -36,6 +36,7 @@ from app.models import (
     Offer,
     Provider,
 )
+from app.models.status import OfferStatus, ProgramStatus, ProviderStatus, RequestStatus
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import (
     Contract,
@@ -45,6 +46,8 @@ from app.subsidies.rules import (
     SubsidyResult,
     Usage,
     evaluate,
+    split_capped_by,
+    split_rate,
 )
 from app.subsidies.schemas import considered_out, subsidy_out
 
@@ -52,7 +55,6 @@ PAGE = 200
 #: Rows asked of a stream on its first page (k = 10): most walks end within it.
 FIRST_PAGE = 40
 MAX_SPLIT_CANDIDATES = 2000
-RATE_PLACES = Decimal("0.0001")
 
 
 @dataclass
@@ -216,7 +218,7 @@ async def context_without_usage(
     open_programs = [
         p
         for p in programs
-        if p.status == "active"
+        if p.status == ProgramStatus.active
         and p.voucher_type == "compute"
         and p.is_valid_on(contract_date)
         and p.region_matches(facts.region_code)
@@ -265,8 +267,8 @@ def candidate_query(
         )
         .join(Provider, Provider.id == Offer.provider_id)
         .where(
-            Offer.status == "active",
-            Provider.status == "listed",
+            Offer.status == OfferStatus.active,
+            Provider.status == ProviderStatus.listed,
             Offer.min_hours <= request.hours,
             Offer.available_from <= request.latest_start,
             Offer.available_until >= request.earliest_start + timedelta(hours=request.hours),
@@ -469,7 +471,7 @@ async def top_single(session: AsyncSession, ctx: MatchContext, k: int) -> list[e
 async def find_matches(
     session: AsyncSession, request: ComputeRequest, k: int
 ) -> tuple[MatchContext, list[MatchOut]]:
-    if request.status != "open":
+    if request.status != RequestStatus.open:
         raise Conflict(f"compute request {request.id} is {request.status}")
     ctx = await build_context(session, request)
     singles = await top_single(session, ctx, k)
@@ -487,7 +489,7 @@ async def match_for_offers(
     session: AsyncSession, request: ComputeRequest, parts: Sequence[tuple[str, int]]
 ) -> tuple[MatchContext, MatchOut]:
     """Re-derive one match (single, or a split over `parts` of (offer_id, cards)) as of now."""
-    if request.status != "open":
+    if request.status != RequestStatus.open:
         raise Conflict(f"compute request {request.id} is {request.status}")
     ctx = await build_context(session, request)
     offer_ids = [offer_id for offer_id, _ in parts]
@@ -630,8 +632,8 @@ def split_out(ctx: MatchContext, s: engine.SplitMatch) -> MatchOut:
             )
         )
     subsidy_total = sum((p.subsidy.amount for p in s.parts), ZERO)
-    rate = (subsidy_total / s.gross_amount).quantize(RATE_PLACES) if s.gross_amount else ZERO
-    capped = next((p.subsidy.capped_by for p in s.parts if p.subsidy.capped_by), None)
+    rate = split_rate(subsidy_total, s.gross_amount)
+    capped = split_capped_by(p.subsidy.capped_by for p in s.parts)
     return MatchOut(
         offer_id=None,
         provider_id=None,

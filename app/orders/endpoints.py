@@ -7,7 +7,6 @@ from app.core.deps import SessionDep, SettingsDep, get_db
 from app.core.errors import problems
 from app.core.etag import IdempotencyKey, etag_for, set_etag
 from app.core.middleware import pending_answer
-from app.core.money import ZERO
 from app.core.pagination import Page, PageParams, paginate
 from app.core.security import CurrentPrincipal
 from app.matching.schemas import MatchOut
@@ -22,6 +21,7 @@ from app.orders.schemas import (
     QuoteCreate,
     QuoteOut,
 )
+from app.subsidies.rules import split_capped_by, split_rate
 from app.subsidies.schemas import SubsidyOut
 
 router = APIRouter(tags=["orders"])
@@ -77,10 +77,10 @@ def order_out(order: Order) -> OrderOut:
         base = order.executed_amount if order.executed_amount is not None else order.gross_amount
         subsidy = SubsidyOut(
             program_id=None,
-            rate=(order.subsidy_amount / base).quantize(Decimal("0.0001")) if base else ZERO,
+            rate=split_rate(order.subsidy_amount, base),
             amount=order.subsidy_amount,
             base=None,
-            capped_by=next((p.subsidy.capped_by for p in parts if p.subsidy.capped_by), None),
+            capped_by=split_capped_by(p.subsidy.capped_by for p in parts),
         )
     return OrderOut(
         id=order.id,
@@ -163,7 +163,7 @@ async def place_order(
         payload.quote_id,
         render=_rendered,
         # With an Idempotency-Key, the answer is stored with the order's rows.
-        answer=pending_answer(request.scope.get("state", {})),
+        answer=pending_answer(request.scope),
     )
     # The bytes stored for a retry are the bytes sent.
     return Response(body, status_code=status.HTTP_201_CREATED, headers=headers)

@@ -14,6 +14,7 @@ from decimal import Decimal
 from app.core.money import ZERO
 from app.matching import engine
 from app.matching.schemas import MatchOut
+from app.models.status import RequestStatus
 from app.orders.errors import (
     CapacityTaken,
     OfferUnavailable,
@@ -93,7 +94,7 @@ def admission(
         return QuoteExpired(
             f"quote {quote_id} expired at {expires_at.isoformat()}; take a new quote"
         )
-    if request_status != "open":
+    if request_status != RequestStatus.open:
         return RequestClosed(f"compute request {request_id} is {request_status}")
     if ordered_as is not None:
         return QuoteUsed(f"quote {quote_id} was already ordered ({ordered_as})")

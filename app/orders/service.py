@@ -39,6 +39,7 @@ from app.ledger import service as ledger
 from app.matching import service as matching
 from app.matching.schemas import MatchOut
 from app.models import ComputeRequest, Enterprise, LedgerEntry, Order, OrderPart, Quote
+from app.models.status import OrderStatus
 from app.orders import placement, store
 from app.orders.errors import QuoteUsed, SubsidyChanged
 from app.orders.schemas import QuoteCreate
@@ -303,7 +304,7 @@ def _placement_rows(
         quote_id=quote_id,
         request_id=request.id,
         enterprise_id=request.enterprise_id,
-        status="reserved",
+        status=OrderStatus.reserved,
         offer_id=match.offer_id,
         cards=match.cards,
         start=match.start,
@@ -446,7 +447,7 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
     if not (principal.is_operator or principal.enterprise_id == order.enterprise_id):
         raise Forbidden("only the enterprise that placed the order, or the operator, cancels it")
     order = await _lock_order(session, order)
-    if order.status != "reserved":
+    if order.status != OrderStatus.reserved:
         raise Conflict(
             f"order {order.id} is {order.status}; only a reserved order can be cancelled"
         )
@@ -456,7 +457,7 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
         part.holding = False
         released += _entries(order, part, year, ("release", part.subsidy_amount))
     await ledger.append(session, released)
-    order.status = "cancelled"
+    order.status = OrderStatus.cancelled
     order.cancelled_at = utcnow()
     order.version += 1
     await session.flush()
@@ -511,7 +512,7 @@ async def complete_order(
             f"{order.gross_amount}",
         )
     order = await _lock_order(session, order)
-    if order.status != "reserved":
+    if order.status != OrderStatus.reserved:
         raise Conflict(f"order {order.id} is {order.status}; only a reserved order completes")
     year = await ledger.reservation_year(session, order.id)
     total_subsidy = ZERO
@@ -529,7 +530,7 @@ async def complete_order(
         entries += _entries(order, part, year, ("settle", settled), ("release", reserved - settled))
     await ledger.append(session, entries)
     before = {"status": order.status, "subsidy_amount": str(order.subsidy_amount)}
-    order.status = "completed"
+    order.status = OrderStatus.completed
     order.executed_amount = executed
     order.subsidy_amount = total_subsidy
     order.net_amount = executed - total_subsidy

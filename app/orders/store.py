@@ -36,6 +36,7 @@ from app.models import (
     Provider,
     Quote,
 )
+from app.models.status import OfferStatus, ProviderStatus
 
 ORDERS = cast(Table, Order.__table__)
 PARTS = cast(Table, OrderPart.__table__)
@@ -153,7 +154,7 @@ async def lock_offers(tx: Statements, offer_ids: Sequence[str], day: date) -> Lo
     for row in map(
         OfferRow._make, await tx.fetch(_LOCK_OFFERS, {"offer_ids": offer_ids, "day": day})
     ):
-        if row.status == "active" and row.provider_status == "listed":
+        if row.status == OfferStatus.active and row.provider_status == ProviderStatus.listed:
             cards_on_sale[row.id] = row.cards_total
         provider = lists.setdefault(row.provider_id, set())
         if row.list_id is not None:

@@ -16,6 +16,7 @@ from pydantic import (
 
 from app.core.money import Money, MoneyIn
 from app.core.types import AwareDatetime, RegionPrefix
+from app.models.status import RequestStatus as RequestStatus  # answered by this API
 from app.subsidies.schemas import Purpose
 
 MAX_CARDS = 100_000
@@ -31,11 +32,6 @@ class DomesticPreference(StrEnum):
     required = "required"
     preferred = "preferred"
     any = "any"
-
-
-class RequestStatus(StrEnum):
-    open = "open"
-    cancelled = "cancelled"
 
 
 AcceleratorId = Annotated[

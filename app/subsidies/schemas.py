@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from app.core.money import Money, MoneyIn, Rate, RateIn
+from app.models.status import ProgramStatus, ProviderStatus
 from app.subsidies.rules import (
     Consideration,
     Contract,
@@ -50,12 +51,6 @@ class ProgramBase(StrEnum):
     settled_amount = "settled_amount"
 
 
-class ProgramStatus(StrEnum):
-    active = "active"
-    draft = "draft"
-    retired = "retired"
-
-
 class VoucherType(StrEnum):
     compute = "compute"
     model = "model"
@@ -68,14 +63,6 @@ class ProgramLevel(StrEnum):
     province = "province"
     city = "city"
     district = "district"
-
-
-class ProviderStatus(StrEnum):
-    pending = "pending"
-    listed = "listed"
-    rejected = "rejected"
-    suspended = "suspended"
-    delisted = "delisted"
 
 
 class CappedBy(StrEnum):

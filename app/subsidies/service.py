@@ -13,11 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import audit
 from app.core.db import Statements, on_session
 from app.core.errors import Conflict, Unprocessable
+from app.core.money import ZERO
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai
+from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
-from app.models import ProviderList, SubsidyProgram
-from app.subsidies.rules import Program, Usage, evaluate
+from app.ledger.schemas import VoucherUsage, VoucherUsageItem
+from app.models import Enterprise, ProviderList, SubsidyProgram
+from app.subsidies.rules import EnterpriseFacts, Program, Usage, effective_cap, evaluate
 from app.subsidies.schemas import (
     ProgramCreate,
     ProgramOut,
@@ -274,3 +277,31 @@ async def what_if(session: AsyncSession, payload: SubsidyQuoteRequest) -> Subsid
     usage = Usage(enterprise_used=dict(payload.already_claimed), budget_used=budgets)
     result = evaluate(programs, enterprise, provider, contract, usage)
     return quote_response(payload.gross_amount, result)
+
+
+async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int) -> VoucherUsage:
+    """Per program: the enterprise's cap, reserved, settled and remaining amounts in
+    `year` (the ledger's balances against the programs' caps)."""
+    balances = await ledger.enterprise_balances(session, enterprise.id, year)
+    facts = EnterpriseFacts(
+        region_code=enterprise.region_code,
+        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
+        relaxed_caps=enterprise_service.relaxed_caps(enterprise),
+    )
+    items = []
+    for stored in await load_programs(on_session(session)):
+        program = stored.program
+        if program.voucher_type != "compute" and program.id not in balances:
+            continue
+        balance = balances.get(program.id, ledger.Balance())
+        cap = effective_cap(program, facts)
+        items.append(
+            VoucherUsageItem(
+                program_id=program.id,
+                cap=cap,
+                reserved=balance.reserved,
+                settled=balance.settled,
+                remaining=None if cap is None else max(ZERO, cap - balance.used),
+            )
+        )
+    return VoucherUsage(enterprise_id=enterprise.id, year=year, items=items)
