@@ -40,19 +40,19 @@ test: install-dev ## Install and run the whole suite (TEST_DATABASE_URL selects 
 	$(BIN)/pytest
 
 lint: install-dev ## ruff lint and format check, mypy
-	$(BIN)/ruff check app tests migrations bench
-	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/ruff check app tests migrations bench sdk
+	$(BIN)/ruff format --check app tests migrations bench sdk
 	$(BIN)/mypy app
 
 format: install-dev ## Format the code
-	$(BIN)/ruff format app tests migrations bench
-	$(BIN)/ruff check --fix app tests migrations bench
+	$(BIN)/ruff format app tests migrations bench sdk
+	$(BIN)/ruff check --fix app tests migrations bench sdk
 
 openapi: install ## Regenerate openapi/openapi.json from the app
 	$(BIN)/python -m app.cli openapi > openapi/openapi.json
 
 sdk: install-dev ## Generate the Python SDK from openapi/openapi.json into build/sdk/
-	$(BIN)/python -m tests.sdk.generate --force
+	$(BIN)/python -m sdk.generate --force
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) var build

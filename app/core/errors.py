@@ -42,7 +42,8 @@ class Problem(BaseModel):
     reason: str | None = Field(
         None,
         description="For some conflicts (409), which rule failed: `capacity`, `subsidy`, "
-        "`quote_used`, `quote_expired`, `request_closed`, `offer_unavailable`",
+        "`quote_used`, `quote_expired`, `request_closed`, `offer_unavailable`, "
+        "`window_started`",
         examples=["capacity"],
     )
 

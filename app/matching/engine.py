@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from itertools import pairwise
 from typing import Any
@@ -37,6 +37,41 @@ def _require_aware(name: str, value: datetime) -> None:
 # --------------------------------------------------------------------------
 # Window fitting
 # --------------------------------------------------------------------------
+
+_HOUR = timedelta(hours=1)
+_MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ceil(instant: datetime, step: timedelta) -> datetime:
+    """The first multiple of ``step`` (an hour, a minute; in UTC) at or after ``instant``."""
+    utc = instant.astimezone(UTC)
+    floor = utc - (utc - _EPOCH) % step
+    return floor if floor == utc else floor + step
+
+
+def first_start(earliest_start: datetime, latest_start: datetime, now: datetime) -> datetime:
+    """The earliest instant a match computed at ``now`` may start.
+
+    A match never starts before the moment it is computed (domain.md, "Compute
+    requests"). A window that begins in the future keeps its own start; one that
+    has begun starts at the next whole hour, or, when the window closes before
+    that hour, the next whole minute, or at worst ``latest_start`` itself. When
+    even that has passed, the answer lies after ``latest_start`` and nothing fits.
+    """
+    for name, value in (
+        ("earliest_start", earliest_start),
+        ("latest_start", latest_start),
+        ("now", now),
+    ):
+        _require_aware(name, value)
+    if earliest_start >= now:
+        return earliest_start
+    for step in (_HOUR, _MINUTE):
+        start = _ceil(now, step)
+        if start <= latest_start:
+            return start
+    return latest_start if latest_start >= now else _ceil(now, _HOUR)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import Statements, on_session
 from app.core.errors import Conflict, NotFound
 from app.core.money import ZERO
-from app.core.timeutil import today_shanghai
+from app.core.timeutil import today_shanghai, utcnow
 from app.ledger import service as ledger
 from app.matching import engine, store
 from app.matching.errors import NoCapacity, OfferUnavailable
@@ -79,10 +79,14 @@ class MatchContext:
     _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(
         default_factory=dict, init=False, repr=False
     )
+    # When the match is computed: it never starts before (domain.md, "Compute requests").
+    now: datetime = field(default_factory=utcnow)
 
     @property
     def window_start(self) -> datetime:
-        return self.request.earliest_start
+        """The earliest start a match computed now may have."""
+        r = self.request
+        return engine.first_start(r.earliest_start, r.latest_start, self.now)
 
     @property
     def window_end(self) -> datetime:
@@ -93,7 +97,7 @@ class MatchContext:
         return engine.Want(
             cards=cards or r.cards,
             hours=r.hours,
-            earliest_start=r.earliest_start,
+            earliest_start=self.window_start,
             latest_start=r.latest_start,
             prefer_domestic=r.domestic == "preferred",
             max_net_budget=r.max_net_budget,

@@ -30,3 +30,7 @@ class CapacityTaken(OrderConflict):
 
 class SubsidyChanged(OrderConflict):
     reason = "subsidy"
+
+
+class WindowStarted(OrderConflict):
+    reason = "window_started"

@@ -23,6 +23,7 @@ from app.orders.errors import (
     QuoteUsed,
     RequestClosed,
     SubsidyChanged,
+    WindowStarted,
 )
 from app.subsidies.rules import (
     Contract,
@@ -86,10 +87,12 @@ def admission(
     ordered_as: str | None,
     request_id: str,
     request_status: str,
+    start: datetime,
     now: datetime,
 ) -> OrderConflict | None:
     """Whether the quote can still be ordered at all (None), before anything is locked
-    beyond its enterprise: not expired, its request open, not ordered already."""
+    beyond its enterprise: not expired, its request open, not ordered already, its
+    window not started (`start`, the quoted match's; `now`, one reading of the clock)."""
     if expires_at <= now:
         return QuoteExpired(
             f"quote {quote_id} expired at {expires_at.isoformat()}; take a new quote"
@@ -98,6 +101,9 @@ def admission(
         return RequestClosed(f"compute request {request_id} is {request_status}")
     if ordered_as is not None:
         return QuoteUsed(f"quote {quote_id} was already ordered ({ordered_as})")
+    if start < now:
+        # Time already gone cannot be sold (domain.md, "Compute requests").
+        return WindowStarted(f"the quoted window started at {start.isoformat()}; take a new quote")
     return None
 
 

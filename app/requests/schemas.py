@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from app.core.money import Money, MoneyIn
+from app.core.timeutil import utcnow
 from app.core.types import AwareDatetime, RegionPrefix
 from app.models.status import RequestStatus as RequestStatus  # answered by this API
 from app.subsidies.schemas import Purpose
@@ -111,6 +112,14 @@ class ComputeRequestCreate(BaseModel):
     @field_validator("latest_start")
     @classmethod
     def _window(cls, value: datetime, info: ValidationInfo) -> datetime:
+        now = utcnow()
+        if value < now:
+            # Nothing can start in the past (domain.md, "Compute requests"): such a
+            # request could only ever be matched to time that is gone.
+            raise ValueError(
+                f"latest_start {value.isoformat()} has passed (now "
+                f"{now.isoformat(timespec='seconds')}); a start window must reach the future"
+            )
         earliest = info.data.get("earliest_start")
         if earliest is None:
             return value

@@ -20,6 +20,7 @@ from app.matching.engine import (
     SplitMatch,
     Want,
     earliest_fit,
+    first_start,
     gross_amount,
     net_lower_bound,
     peak_usage,
@@ -721,3 +722,64 @@ def test_split_price_parts_must_answer_every_part() -> None:
 
     with pytest.raises(ValueError, match="price_parts"):
         plan_splits(candidates, want(cards=6), 5, price_parts=short)
+
+
+# A match never starts before the moment it is computed (domain.md, "Compute requests").
+@pytest.mark.parametrize(
+    ("earliest", "latest", "now", "expected"),
+    [
+        # The window has not begun: its own start, even off the hour.
+        (h(5) + timedelta(minutes=30), h(50), h(1), h(5) + timedelta(minutes=30)),
+        (h(5), h(50), h(5), h(5)),
+        # It has begun: the next whole hour from now.
+        (h(0), h(50), h(3) + timedelta(minutes=1), h(4)),
+        (h(0), h(50), h(3), h(3)),
+        # The hour lies past the window's close: the next whole minute, then its close.
+        (
+            h(0),
+            h(3) + timedelta(minutes=40),
+            h(3) + timedelta(minutes=20, seconds=5),
+            h(3) + timedelta(minutes=21),
+        ),
+        (
+            h(0),
+            h(3) + timedelta(minutes=20, seconds=30),
+            h(3) + timedelta(minutes=20, seconds=5),
+            h(3) + timedelta(minutes=20, seconds=30),
+        ),
+        # The window has closed: a start after it, so nothing fits.
+        (h(0), h(3), h(3) + timedelta(minutes=1), h(4)),
+    ],
+)
+def test_first_start_is_never_before_now(
+    earliest: datetime, latest: datetime, now: datetime, expected: datetime
+) -> None:
+    start = first_start(earliest, latest, now)
+    assert start == expected
+    assert start >= now
+
+
+def test_first_start_counts_whole_hours_in_any_offset() -> None:
+    # 11:30 in Shanghai is 03:30 UTC: the next whole hour is 12:00 there, 04:00 UTC.
+    now = datetime(2026, 3, 1, 11, 30, tzinfo=CST)
+    start = first_start(now - timedelta(days=1), now + timedelta(days=1), now)
+    assert start == datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
+
+
+@given(
+    earliest=st.integers(-10_000, 10_000),
+    span=st.integers(0, 10_000),
+    now=st.integers(-10_000, 20_000),
+)
+@PROPERTY
+def test_first_start_property(earliest: int, span: int, now: int) -> None:
+    e = T0 + timedelta(minutes=earliest)
+    latest = e + timedelta(minutes=span)
+    at = T0 + timedelta(minutes=now, seconds=7)
+    start = first_start(e, latest, at)
+    assert start >= at
+    assert start >= e
+    if at <= latest:
+        assert start <= latest  # a window still open always has a start left
+    if e < at <= latest:
+        assert start - at < timedelta(hours=1)

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -252,9 +252,9 @@ async def test_an_offer_update_that_would_drop_held_capacity_is_refused_alone(
     run: Cli, client: AsyncClient, tmp_path: Path
 ) -> None:
     provider, offer, enterprise = await market(client, cards_total=8)
-    from tests.factories import create_request
+    from tests.factories import T0, create_request
 
-    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    soon = T0 + timedelta(days=1)
     request = await create_request(
         client,
         enterprise,

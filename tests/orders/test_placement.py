@@ -255,6 +255,7 @@ class Admission:
     expires_at: datetime = NOW + timedelta(minutes=5)
     request_status: str = "open"
     ordered_as: str | None = None
+    start: datetime = NOW + timedelta(hours=1)
 
 
 ADMISSIONS = [
@@ -266,6 +267,9 @@ ADMISSIONS = [
     Admission("ordered", "quote_used", ordered_as="ord_1"),
     Admission("expired-before-closed", "quote_expired", expires_at=NOW, request_status="cancelled"),
     Admission("closed-before-used", "request_closed", request_status="cancelled", ordered_as="o"),
+    Admission("window-started", "window_started", start=NOW - timedelta(seconds=1)),
+    Admission("window-starts-now", None, start=NOW),
+    Admission("used-before-window", "quote_used", ordered_as="o", start=NOW - timedelta(hours=1)),
 ]
 
 
@@ -277,6 +281,7 @@ def test_admission(case: Admission) -> None:
         ordered_as=case.ordered_as,
         request_id="req_1",
         request_status=case.request_status,
+        start=case.start,
         now=NOW,
     )
     assert (refused.reason if refused is not None else None) == case.reason
