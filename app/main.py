@@ -29,7 +29,6 @@ from app.core.openapi import OPENAPI_TAGS, install_openapi
 from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.core.textguard import TextGuardMiddleware
 from app.enterprises.endpoints import router as enterprises_router
-from app.ledger.endpoints import router as ledger_router
 from app.matching.endpoints import router as matching_router
 from app.offers.endpoints import router as offers_router
 from app.ops.market import MarketCollector
@@ -37,6 +36,7 @@ from app.orders.endpoints import router as orders_router
 from app.providers.endpoints import router as providers_router
 from app.requests.endpoints import router as requests_router
 from app.subsidies.endpoints import router as subsidies_router
+from app.subsidies.endpoints import usage_router as voucher_usage_router
 
 DESCRIPTION = """
 Compute-power matchmaking for Hangzhou and Zhejiang (算力撮合): a registry of
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         requests_router,
         providers_router,
         enterprises_router,
-        ledger_router,
+        voucher_usage_router,
         subsidies_router,
         catalog_router,
         api_keys_router,

@@ -8,8 +8,8 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import func, select
 
-from app.ledger.invariants import check
 from app.models import LedgerEntry, Order, OrderPart
+from app.ops.invariants import check
 from tests.factories import (
     OPERATOR,
     T0,
