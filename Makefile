@@ -39,10 +39,11 @@ run: migrate ## Install, migrate, load the demo market and serve on http://127.0
 test: install-dev ## Install and run the whole suite (TEST_DATABASE_URL selects PostgreSQL)
 	$(BIN)/pytest
 
-lint: install-dev ## ruff lint and format check, mypy
+lint: install-dev ## ruff lint and format check, mypy, the import contracts (layers)
 	$(BIN)/ruff check app tests migrations bench sdk
 	$(BIN)/ruff format --check app tests migrations bench sdk
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 
 format: install-dev ## Format the code
 	$(BIN)/ruff format app tests migrations bench sdk
