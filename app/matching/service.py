@@ -213,11 +213,9 @@ async def context_without_usage(
     contract_date = contract_date or today_shanghai()
     stored = await subsidy_service.load_programs(source, enterprise.programs_state)
     programs = [s.program for s in stored]
-    facts = EnterpriseFacts(
-        region_code=enterprise.region_code,
-        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
+    facts = replace(
+        enterprise.facts,
         relies_on_filed_model=request.purpose in ("maas", "agent") and bool(request.filed_model),
-        relaxed_caps=dict(enterprise.relaxed_caps),
     )
     open_programs = [
         p

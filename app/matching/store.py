@@ -22,6 +22,7 @@ from app.core.rows import Columns, Layout
 from app.matching import engine
 from app.models import CapRelaxation, Enterprise, Listing, OrderPart
 from app.subsidies import service as subsidy_service
+from app.subsidies.rules import EnterpriseFacts
 
 
 class EnterpriseRow(NamedTuple):
@@ -57,9 +58,9 @@ class EnterpriseRead:
     """An enterprise as pricing reads it, folded from its `EnterpriseRow`s."""
 
     id: str
-    region_code: str
-    is_foundation_model_enterprise: bool
-    relaxed_caps: dict[str, Decimal]
+    # What the subsidy rules know of it; whether a request relies on a filed model is
+    # the request's, set by the caller (`matching.service.context_without_usage`).
+    facts: EnterpriseFacts
     # The programs table's state as read with it (`subsidy_service.load_programs`).
     programs_state: tuple[Any, ...]
 
@@ -71,13 +72,15 @@ def enterprise_read(rows: Sequence[EnterpriseRow]) -> EnterpriseRead | None:
     first = rows[0]
     return EnterpriseRead(
         id=first.id,
-        region_code=first.region_code,
-        is_foundation_model_enterprise=first.is_foundation_model_enterprise,
-        relaxed_caps={
-            row.relaxed_program_id: row.relaxed_annual_cap
-            for row in rows
-            if row.relaxed_program_id and row.relaxed_annual_cap is not None
-        },
+        facts=EnterpriseFacts(
+            region_code=first.region_code,
+            is_foundation_model_enterprise=first.is_foundation_model_enterprise,
+            relaxed_caps={
+                row.relaxed_program_id: row.relaxed_annual_cap
+                for row in rows
+                if row.relaxed_program_id and row.relaxed_annual_cap is not None
+            },
+        ),
         programs_state=(first.programs_count, first.programs_versions, first.programs_updated_at),
     )
 
