@@ -111,49 +111,71 @@ def document_template(document: dict[str, Any]) -> str:
     )
 
 
-def config(version: str) -> str:
+def binary_media_types(document: dict[str, Any]) -> list[str]:
+    """Media types whose content is bytes (`application/pdf`, `image/png`, ...): the
+    generator knows only `application/octet-stream` for them, and skips the rest."""
+    found = set()
+    for node in _walk(document):
+        content = node.get("content")
+        if not isinstance(content, dict):
+            continue
+        for media_type, media in content.items():
+            schema = media.get("schema", {}) if isinstance(media, dict) else {}
+            if schema.get("type") == "string" and schema.get("format") == "binary":
+                found.add(media_type)
+    return sorted(found - {"application/octet-stream", "multipart/form-data"})
+
+
+def config(version: str, document: dict[str, Any]) -> str:
     # The generated code is formatted on its own terms, not by this project's ruff
     # settings (which exclude build/); the fix pass drops the imports a module leaves
     # unused.
+    overrides = "".join(
+        f"  {json.dumps(media_type)}: application/octet-stream\n"
+        for media_type in binary_media_types(document)
+    )
     return (
         f"project_name_override: {PROJECT}\n"
         f"package_name_override: {PACKAGE}\n"
         f'package_version_override: "{version}"\n'
-        "post_hooks:\n"
+        + (f"content_type_overrides:\n{overrides}" if overrides else "")
+        + "post_hooks:\n"
         '  - "ruff check . --fix-only --isolated --quiet --target-version py311"\n'
         '  - "ruff format . --isolated --quiet"\n'
     )
 
 
-def _inputs() -> list[Path]:
-    files = [DOCUMENT, ROOT / "pyproject.toml", Path(__file__)]
+def _inputs(document: Path) -> list[Path]:
+    files = [document, ROOT / "pyproject.toml", Path(__file__)]
     files += sorted(p for p in TEMPLATES.rglob("*") if p.is_file())
     files += sorted(p for p in HAND_WRITTEN.rglob("*.py"))
     return files
 
 
-def _fingerprint() -> str:
+def _fingerprint(document: Path) -> str:
     digest = hashlib.sha256(importlib.metadata.version("openapi-python-client").encode())
-    for path in _inputs():
-        digest.update(str(path.relative_to(ROOT)).encode())
+    for path in _inputs(document):
+        digest.update(str(path).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
-def generate(*, force: bool = False) -> Path:
-    """The project folder (with pyproject.toml); its parent-less package is OUT/PACKAGE."""
-    fingerprint = _fingerprint()
-    if not force and STAMP.exists() and STAMP.read_text() == fingerprint:
-        return OUT
-    shutil.rmtree(OUT, ignore_errors=True)
-    work = OUT.parent / "sdk-work"
+def generate(*, force: bool = False, source: Path = DOCUMENT, out: Path = OUT) -> Path:
+    """The project folder `out` (pyproject.toml, README.md, the package `PACKAGE`) generated
+    from the document `source`."""
+    fingerprint = _fingerprint(source)
+    stamp = out / STAMP.name
+    if not force and stamp.exists() and stamp.read_text() == fingerprint:
+        return out
+    shutil.rmtree(out, ignore_errors=True)
+    work = out.parent / f"{out.name}-work"
     shutil.rmtree(work, ignore_errors=True)
     templates = work / "templates"
     shutil.copytree(TEMPLATES, templates)
-    document = json.loads(DOCUMENT.read_text())
+    document = json.loads(source.read_text())
     (templates / "document.jinja").write_text(document_template(document))
     config_file = work / "openapi-python-client.yaml"
-    config_file.write_text(config(app_version()))
+    config_file.write_text(config(app_version(), document))
     bin_dir = Path(sys.executable).parent
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     result = subprocess.run(
@@ -161,13 +183,13 @@ def generate(*, force: bool = False) -> Path:
             str(bin_dir / "openapi-python-client"),
             "generate",
             "--path",
-            str(DOCUMENT),
+            str(source),
             "--meta",
             "pdm",
             "--custom-template-path",
             str(templates),
             "--output-path",
-            str(OUT),
+            str(out),
             "--config",
             str(config_file),
             "--overwrite",
@@ -179,14 +201,14 @@ def generate(*, force: bool = False) -> Path:
         check=False,
     )
     output = result.stdout + result.stderr
-    package = OUT / PACKAGE
+    package = out / PACKAGE
     if result.returncode != 0 or "warning" in output.lower() or not package.is_dir():
         raise GenerationFailed(f"openapi-python-client failed or warned:\n{output}")
     for module in HAND_WRITTEN.glob("*.py"):
         shutil.copy(module, package / module.name)
     shutil.rmtree(work, ignore_errors=True)
-    STAMP.write_text(fingerprint)
-    return OUT
+    stamp.write_text(fingerprint)
+    return out
 
 
 if __name__ == "__main__":

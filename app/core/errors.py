@@ -234,6 +234,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict with the current state",
         412: "Stale If-Match",
         413: "Request body too large",
+        415: "The body is not JSON (send Content-Type: application/json)",
         422: "Validation error",
         429: "Rate limited",
     }

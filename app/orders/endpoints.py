@@ -5,9 +5,10 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from app.core.deps import SessionDep, SettingsDep, get_db
 from app.core.errors import problems
-from app.core.etag import IdempotencyKey, etag_for, set_etag
+from app.core.etag import IdempotencyKey, etag_for, set_etag, set_location
 from app.core.middleware import pending_answer
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.matching.schemas import MatchOut
 from app.models import Order, OrderPart, Quote
@@ -24,7 +25,7 @@ from app.orders.schemas import (
 from app.subsidies.rules import split_capped_by, split_rate
 from app.subsidies.schemas import SubsidyOut
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(route_class=ContractRoute, tags=["orders"])
 
 
 def quote_out(quote: Quote) -> QuoteOut:
@@ -114,10 +115,13 @@ async def create_quote(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> QuoteOut:
     """Pin one match (price, window, subsidy) for the enterprise until `expires_at`."""
-    return quote_out(await service.create_quote(session, principal, payload, settings))
+    quote = quote_out(await service.create_quote(session, principal, payload, settings))
+    set_location(response, f"/v1/quotes/{quote.id}")
+    return quote
 
 
 @router.get("/v1/quotes/{quote_id}", response_model=QuoteOut, responses=problems(401, 404))
@@ -172,7 +176,11 @@ async def place_order(
 def _rendered(order: Order) -> tuple[bytes, dict[str, str]]:
     """A placed order's 201: its body and headers."""
     body = order_out(order).model_dump_json().encode()
-    return body, {"content-type": "application/json", "etag": etag_for(order.id, order.version)}
+    return body, {
+        "content-type": "application/json",
+        "etag": etag_for(order.id, order.version),
+        "location": f"/v1/orders/{order.id}",
+    }
 
 
 async def get_order_or_404(

@@ -73,7 +73,9 @@ class ComputeRequestCreate(BaseModel):
         max_length=MAX_ACCELERATORS,
         description="Acceptable accelerator models; empty: any that meets the other constraints",
     )
-    min_memory_gb: StrictInt | None = Field(None, ge=1, le=100_000)
+    min_memory_gb: StrictInt | None = Field(
+        None, ge=0, le=100_000, description="Memory per card at least this; 0 or null: no minimum"
+    )
     domestic: DomesticPreference = DomesticPreference.any
     cards: StrictInt = Field(ge=1, le=MAX_CARDS)
     hours: StrictInt = Field(ge=1, le=MAX_HOURS)

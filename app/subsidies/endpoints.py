@@ -5,8 +5,9 @@ from sqlalchemy import select
 
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
-from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
+from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set_location
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal, OperatorPrincipal
 from app.core.timeutil import today_shanghai
 from app.enterprises import service as enterprise_service
@@ -21,10 +22,10 @@ from app.subsidies.schemas import (
     SubsidyQuoteResponse,
 )
 
-router = APIRouter(tags=["subsidies"])
+router = APIRouter(route_class=ContractRoute, tags=["subsidies"])
 # An enterprise's voucher usage: the ledger's balances against the programs' caps. Its
 # own router, included where the document lists it (app.main).
-usage_router = APIRouter(tags=["enterprises"])
+usage_router = APIRouter(route_class=ContractRoute, tags=["enterprises"])
 
 
 async def get_program_or_404(
@@ -65,6 +66,7 @@ async def create_subsidy_program(
     """Add a voucher program (operator); it applies from the next quote when active."""
     row = await service.create_program(session, principal, payload)
     set_etag(response, row.id, row.version)
+    set_location(response, f"/v1/subsidy-programs/{row.id}")
     return (await service.programs_out(session, [row]))[0]
 
 

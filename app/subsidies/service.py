@@ -20,6 +20,7 @@ from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
 from app.ledger.schemas import VoucherUsage, VoucherUsageItem
 from app.models import Enterprise, ProviderList, SubsidyProgram
+from app.models.status import ProgramStatus
 from app.subsidies.rules import EnterpriseFacts, Program, Usage, effective_cap, evaluate
 from app.subsidies.schemas import (
     ProgramCreate,
@@ -293,11 +294,15 @@ async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int
         program = stored.program
         if program.voucher_type != "compute" and program.id not in balances:
             continue
+        # A draft pays nothing until activated: its untouched cap would read as usable.
+        if program.status == ProgramStatus.draft and program.id not in balances:
+            continue
         balance = balances.get(program.id, ledger.Balance())
         cap = effective_cap(program, facts)
         items.append(
             VoucherUsageItem(
                 program_id=program.id,
+                status=program.status,
                 cap=cap,
                 reserved=balance.reserved,
                 settled=balance.settled,

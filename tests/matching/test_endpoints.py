@@ -311,3 +311,28 @@ async def test_a_request_whose_window_has_passed_is_422(client: AsyncClient) -> 
     assert resp.status_code == 422, resp.text
     assert [e["loc"] for e in resp.json()["errors"]] == [["body", "latest_start"]]
     assert "has passed" in resp.json()["errors"][0]["msg"]
+
+
+async def test_min_memory_gb_zero_means_no_minimum(client: AsyncClient) -> None:
+    provider = await create_provider(client)
+    offer = await create_offer(client, provider)
+    enterprise = await create_enterprise(client)
+    request = await create_request(client, enterprise, min_memory_gb=0)
+    assert request["min_memory_gb"] == 0
+    assert [m["offer_id"] for m in await matches(client, enterprise, request)] == [offer["id"]]
+
+
+async def test_at_an_equal_net_price_free_trial_hours_then_migration_support_rank_first(
+    client: AsyncClient,
+) -> None:
+    provider = await create_provider(client)
+    # Created in this order, so the offer id alone would rank them as created.
+    plain = await create_offer(client, provider)
+    migration = await create_offer(client, provider, free_migration_support=True)
+    trial = await create_offer(client, provider, free_trial_hours=24)
+    both = await create_offer(client, provider, free_trial_hours=24, free_migration_support=True)
+    enterprise = await create_enterprise(client)
+    request = await create_request(client, enterprise)
+    found = await matches(client, enterprise, request)
+    assert len({m["net_amount"] for m in found}) == 1
+    assert [m["offer_id"] for m in found] == [both["id"], trial["id"], migration["id"], plain["id"]]

@@ -78,6 +78,8 @@ def cand(
     holds: Sequence[Hold] = (),
     provider_id: str | None = None,
     payload: Any = None,
+    free_trial_hours: int = 0,
+    free_migration_support: bool = False,
 ) -> Candidate:
     return Candidate(
         offer_id=offer_id,
@@ -90,6 +92,8 @@ def cand(
         available_until=h(available_until),
         holds=tuple(holds),
         payload=payload,
+        free_trial_hours=free_trial_hours,
+        free_migration_support=free_migration_support,
     )
 
 
@@ -334,9 +338,22 @@ def test_net_lower_bound_floors_to_the_fen() -> None:
 
 
 def mk_match(
-    offer_id: str, net: str, *, domestic: bool = False, start: int = 0, accel: str = "a"
+    offer_id: str,
+    net: str,
+    *,
+    domestic: bool = False,
+    start: int = 0,
+    accel: str = "a",
+    trial: int = 0,
+    migration: bool = False,
 ) -> Match:
-    c = cand(offer_id, domestic=domestic, accelerator_id=accel)
+    c = cand(
+        offer_id,
+        domestic=domestic,
+        accelerator_id=accel,
+        free_trial_hours=trial,
+        free_migration_support=migration,
+    )
     return Match(
         candidate=c,
         start=h(start),
@@ -372,6 +389,39 @@ def test_rank_ties_by_start_then_offer_id() -> None:
     for prefer in (True, False):
         ranked = sorted([early_c, late, early_b], key=lambda m: rank_key(m, prefer))
         assert ranked == [early_b, early_c, late]
+
+
+def test_rank_at_an_equal_price_more_free_trial_hours_then_migration_support_first() -> None:
+    # domain.md, "Matches and quotes": net, domestic when preferred, earlier start, more
+    # free_trial_hours, free_migration_support, offer id.
+    bare = mk_match("a", "10.00")
+    migration = mk_match("b", "10.00", migration=True)
+    trial = mk_match("c", "10.00", trial=10)
+    both = mk_match("d", "10.00", trial=10, migration=True)
+    more_trial = mk_match("e", "10.00", trial=24)
+    cheaper = mk_match("f", "9.99")
+    later = mk_match("g", "10.00", start=1, trial=100, migration=True)
+    for prefer in (True, False):
+        ranked = sorted(
+            [bare, migration, trial, both, more_trial, cheaper, later],
+            key=lambda m: rank_key(m, prefer),
+        )
+        assert ranked == [cheaper, more_trial, both, trial, migration, bare, later]
+
+
+def test_top_matches_keeps_the_free_extras_at_an_equal_price() -> None:
+    # k = 1 among equal nets: the one with free trial hours wins, not the smaller id.
+    plain = cand("a", "10.00")
+    generous = cand("z", "10.00", free_trial_hours=8, free_migration_support=True)
+    want = Want(cards=4, hours=10, earliest_start=h(0), latest_start=h(10), prefer_domestic=False)
+    best = top_matches(
+        [plain, generous],
+        want,
+        1,
+        max_rate=Decimal("0.5"),
+        price=lambda c, cards, gross: Priced(net_amount=gross, subsidy=None),
+    )
+    assert [m.candidate.offer_id for m in best] == ["z"]
 
 
 # --------------------------------------------------------------------------

@@ -217,12 +217,13 @@ async def test_import_offers_takes_domestic_from_the_catalog_and_refuses_bad_row
         offer_row(code, external_id="f", available_until=T0.isoformat()),
         offer_row(credit_code(), external_id="g"),
         offer_row(code, external_id="a"),
+        offer_row(code, external_id="h", region_code="330199"),
     ]
     rows[1].update(provider_id=provider["id"], unified_social_credit_code="")
     path = write_csv(tmp_path / "offers.csv", rows)
     result = await run("import-csv", "offers", str(path))
     assert result.exit_code == 3, result.output
-    assert "offers: 2 created, 0 updated, 0 unchanged, 6 refused" in result.stdout
+    assert "offers: 2 created, 0 updated, 0 unchanged, 7 refused" in result.stdout
     reasons = {r["external_id"]: r["reason"] for r in read_csv(tmp_path / "offers.refused.csv")}
     assert "domestic flag comes from its accelerator" in reasons["c"]
     assert "unknown accelerator 'no-such-card'" in reasons["d"]
@@ -230,6 +231,7 @@ async def test_import_offers_takes_domestic_from_the_catalog_and_refuses_bad_row
     assert "available_from must be before available_until" in reasons["f"]
     assert "no provider" in reasons["g"]
     assert "repeats line 2" in reasons["a"]
+    assert "330199 is not a GB/T 2260 county-level code" in reasons["h"]
 
     offers = (
         await client.get(f"/v1/offers?provider_id={provider['id']}", headers=OPERATOR)
