@@ -441,11 +441,42 @@ def check_invariants() -> None:
     )
 
 
+# The limits uvicorn keeps itself, for when nothing stands in front of it; in production
+# a proxy stands in front (deploy/nginx.conf, README), which also bounds how long a
+# client may take to send its request's head, which uvicorn cannot.
+MAX_HEADER_BYTES = 16 * 1024  # a request's line and headers: far above any client's
+KEEP_ALIVE_SECONDS = 5  # an idle connection is closed after this
+LIMIT_CONCURRENCY = 1000  # connections and requests a worker takes on; past them, 503
+
+
+def uvicorn_options(*, limit_concurrency: int = LIMIT_CONCURRENCY) -> dict[str, Any]:
+    """uvicorn's settings at the edge. h11, because it bounds a request's head
+    (`h11_max_incomplete_event_size`; httptools, uvicorn's faster default, accepted a
+    head of 8 MB). The Dockerfile passes the same as command-line flags."""
+    return {
+        "http": "h11",
+        "h11_max_incomplete_event_size": MAX_HEADER_BYTES,
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "limit_concurrency": limit_concurrency,
+    }
+
+
+def uvicorn_flags(*, limit_concurrency: int = LIMIT_CONCURRENCY) -> list[str]:
+    """`uvicorn_options` as uvicorn's command-line flags (the Dockerfile's)."""
+    flags: list[str] = []
+    for name, value in uvicorn_options(limit_concurrency=limit_concurrency).items():
+        flags += [f"--{name.replace('_', '-')}", str(value)]
+    return flags
+
+
 @cli.command("serve")
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(min=1)] = 1,
+    limit_concurrency: Annotated[
+        int, typer.Option(min=1, help="Connections and requests per worker; past them, 503")
+    ] = LIMIT_CONCURRENCY,
 ) -> None:
     """Serve the API, printing the operator key to use."""
     import uvicorn
@@ -461,7 +492,14 @@ def serve(
             typer.echo(f"(the demo operator key of the last start is revoked: {revoked[0]})")
         typer.echo(f"Operator key (shown once): {secret}")
     typer.echo(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
-    uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="warning")
+    uvicorn.run(
+        "app.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        **uvicorn_options(limit_concurrency=limit_concurrency),
+    )
 
 
 def main() -> None:

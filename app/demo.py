@@ -48,6 +48,24 @@ PRICE_BANDS: dict[str, tuple[str, str]] = {
     "kunlunxin-p800": ("7.00", "12.00"),
     "metax-c500": ("6.00", "10.00"),
 }
+# What a node of each model is usually built as: cards, interconnect, software stack.
+NODE_KINDS: dict[str, tuple[int, str, str, tuple[str, ...]]] = {
+    "nvidia-h100-sxm": (8, "nvlink", "cuda", ("12.4", "12.6")),
+    "nvidia-h800-sxm": (8, "nvlink", "cuda", ("12.2", "12.4")),
+    "nvidia-a100-sxm-80gb": (8, "nvlink", "cuda", ("11.8", "12.2")),
+    "nvidia-a800-sxm-80gb": (8, "nvlink", "cuda", ("11.8", "12.2")),
+    "nvidia-h20": (8, "nvlink", "cuda", ("12.4",)),
+    "nvidia-l20": (8, "pcie", "cuda", ("12.2", "12.4")),
+    "nvidia-l40s": (8, "pcie", "cuda", ("12.2", "12.4")),
+    "nvidia-rtx-4090": (8, "pcie", "cuda", ("12.2",)),
+    "huawei-ascend-910b": (8, "hccs", "cann", ("7.0", "8.0.RC3")),
+    "huawei-ascend-910c": (8, "hccs", "cann", ("8.0.RC3",)),
+    "cambricon-mlu590": (8, "other", "bang", ("1.20",)),
+    "hygon-dcu-k100": (8, "pcie", "dtk", ("24.04",)),
+    "kunlunxin-p800": (8, "other", "other", ("xpu-5.0",)),
+    "metax-c500": (8, "other", "other", ("maca-2.2",)),
+}
+NETWORKS = [("infiniband", 400), ("roce", 200), ("roce", 400), ("ethernet", 100)]
 LISTS = ["hz-planned-icc", "hz-matchmaking-partner", "binjiang-compute-partner"]
 
 
@@ -171,6 +189,10 @@ async def load_demo_market(
                 for k in range(offers_per_provider):
                     acc_id = rng.choice(priced)
                     start = now - timedelta(days=rng.randint(0, 30))
+                    per_node, interconnect, stack, versions = NODE_KINDS[acc_id]
+                    network, gbps = rng.choice(NETWORKS)
+                    # Some providers state nothing of their nodes, as in any real market.
+                    stated = rng.random() < 0.8
                     offer_rows.append(
                         {
                             "id": new_id("off"),
@@ -189,6 +211,16 @@ async def load_demo_market(
                             "free_trial_hours": rng.choice([0, 0, 4, 24]),
                             "free_migration_support": rng.random() < 0.4,
                             "status": "active",
+                            "cards_per_node": per_node if stated else None,
+                            "interconnect": interconnect if stated else None,
+                            "network": network if stated else None,
+                            "network_gbps": gbps if stated else None,
+                            "software": (
+                                [{"stack": stack, "version": rng.choice(versions)}]
+                                if stated
+                                else []
+                            ),
+                            "software_stacks": f",{stack}," if stated else "",
                             "version": 1,
                             "created_at": now,
                             "updated_at": now,

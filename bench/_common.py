@@ -217,6 +217,7 @@ def start_server(
     env: dict[str, str] | None = None,
     log_dir: str | None = None,
     app: str = "app.main:app",
+    uvicorn_args: Sequence[str] = (),
 ) -> Server:
     """`uvicorn app.main:app` (or another `app`) on a free 127.0.0.1 port, ready when
     /readyz answers."""
@@ -236,6 +237,7 @@ def start_server(
     ]
     if workers > 1:
         args += ["--workers", str(workers)]
+    args += list(uvicorn_args)
     log_path = Path(log_dir or tempfile.gettempdir()) / f"bench-server-{port}.log"
     log = log_path.open("wb")
     process = subprocess.Popen(

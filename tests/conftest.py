@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models
+from app.catalog.service import forget_perf_indexes
 from app.config import Settings
 from app.core.db import Base, Database
 from app.main import create_app
@@ -86,6 +87,8 @@ async def reset_database(db: Database, seed_rows: dict[str, list[dict[str, Any]]
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         for name in SEEDED_TABLES:
             await conn.execute(insert(Base.metadata.tables[name]), seed_rows[name])
+    # The catalog was rewritten behind the service's back: its cached figures go too.
+    forget_perf_indexes()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ class LiveServer:
     operator_key: str
     database_url: str
     log: Path
+    pid: int = 0  # uvicorn's (with --workers, its workers are this process's children)
 
     def log_tail(self, lines: int = 80) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -63,8 +64,11 @@ def fresh_database(workdir: Path) -> Iterator[str]:
 
 
 @contextmanager
-def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
-    """Serve the app until the block ends; `settings` become COMPUTEMATCH_* variables."""
+def live_server(
+    workdir: Path, *, uvicorn_args: Sequence[str] = (), **settings: str
+) -> Iterator[LiveServer]:
+    """Serve the app until the block ends; `settings` become COMPUTEMATCH_* variables,
+    `uvicorn_args` more of uvicorn's flags (`--workers 2`, the edge's limits)."""
     operator_key = "live-operator-key-" + uuid.uuid4().hex
     with fresh_database(workdir) as database_url:
         port = free_port()
@@ -92,13 +96,14 @@ def live_server(workdir: Path, **settings: str) -> Iterator[LiveServer]:
                     "--log-level",
                     "warning",
                     "--no-access-log",
+                    *uvicorn_args,
                 ],
                 cwd=ROOT,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-        server = LiveServer(f"http://127.0.0.1:{port}", operator_key, database_url, log)
+        server = LiveServer(f"http://127.0.0.1:{port}", operator_key, database_url, log, proc.pid)
         try:
             _wait_ready(proc, server)
             yield server

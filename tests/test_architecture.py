@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 # Suites about the whole API rather than one package.
-WHOLE_API_SUITES = {"security", "fuzz", "sdk"}
+WHOLE_API_SUITES = {"security", "fuzz", "sdk", "docs", "edge", "faults"}
 
 
 def test_the_import_contracts_are_kept() -> None:

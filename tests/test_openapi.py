@@ -139,8 +139,10 @@ def test_money_is_a_decimal_string_and_enums_are_named_schemas() -> None:
         if isinstance(node, dict):
             assert "enum" not in node or top, f"inline enum at {where}: make it a StrEnum"
             if node.get("type") == "number":
-                # Amounts and rates are decimal strings; the only JSON number is a vendor figure.
-                assert where.endswith("bf16_tflops") or "bf16_tflops/" in where, where
+                # Amounts and rates are decimal strings; the only JSON numbers are the
+                # catalog's hardware figures (vendor figures).
+                figures = ("bf16_tflops", "fp16_tflops", "int8_tops", "memory_bandwidth_gbps")
+                assert any(f"properties/{name}" in where for name in figures), where
             for key, value in node.items():
                 walk(value, f"{where}/{key}", False)
         elif isinstance(node, list):

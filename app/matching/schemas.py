@@ -47,6 +47,8 @@ MATCH_EXAMPLE: dict[str, Any] = {
     "net_price_per_card_hour": "4.80",
     "free_trial_hours": 0,
     "free_migration_support": False,
+    "effective_card_hours": "46080.00",
+    "net_per_effective_card_hour": "4.80",
     "considered": [
         {
             "program_id": "binjiang-compute-2025",
@@ -98,6 +100,15 @@ class MatchOut(BaseModel):
     net_price_per_card_hour: Money
     free_trial_hours: int
     free_migration_support: bool
+    effective_card_hours: str | None = Field(
+        None,
+        description="cards × hours × the model's perf_index for the request's workload "
+        "(A100-equivalent card-hours); null where the catalog has no index",
+        examples=["46080.00"],
+    )
+    net_per_effective_card_hour: Money | None = Field(
+        None, description="net_amount ÷ effective_card_hours, to the fen; null without an index"
+    )
     considered: list[ConsideredOut] = Field(
         description="Every program considered and why (per part for a split match)"
     )

@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Select, and_, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.catalog import service as catalog_service
 from app.core.db import Statements, on_session
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.money import MAX_AMOUNT, ZERO, max_price_per_card_hour
@@ -37,6 +38,7 @@ from app.models import (
     Provider,
 )
 from app.models.status import OfferStatus, ProgramStatus, ProviderStatus, RequestStatus
+from app.offers.service import has_any_stack
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import (
     Contract,
@@ -76,11 +78,30 @@ class MatchContext:
     # The open programs with an annual budget: the budgets that can cap a subsidy.
     budgeted: list[str] = field(default_factory=list)
     provider_lists: dict[str, frozenset[str]] = field(default_factory=dict)
+    # The catalog's perf_index per model (app.catalog.service.perf_indexes).
+    perf: dict[str, dict[str, str]] = field(default_factory=dict)
     _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(
         default_factory=dict, init=False, repr=False
     )
     # When the match is computed: it never starts before (domain.md, "Compute requests").
     now: datetime = field(default_factory=utcnow)
+
+    @property
+    def workload(self) -> str:
+        """The perf_index workload of the request: training, or inference for the rest."""
+        return "training" if self.request.purpose == "training" else "inference"
+
+    def effective_card_hours(self, accelerator_id: str, cards: int, hours: int) -> Decimal | None:
+        index = self.perf.get(accelerator_id, {}).get(self.workload)
+        return None if index is None else Decimal(index) * cards * hours
+
+    def per_effective(
+        self, accelerator_id: str, net: Decimal, cards: int, hours: int
+    ) -> Decimal | None:
+        effective = self.effective_card_hours(accelerator_id, cards, hours)
+        if not effective:
+            return None
+        return (net / effective).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
     @property
     def window_start(self) -> datetime:
@@ -299,6 +320,14 @@ def candidate_query(
                 *(Offer.region_code.startswith(p, autoescape=True) for p in request.region_prefixes)
             )
         )
+    if request.min_cards_per_node:
+        stmt = stmt.where(Offer.cards_per_node >= request.min_cards_per_node)
+    if request.interconnect:
+        stmt = stmt.where(Offer.interconnect == request.interconnect)
+    if request.network:
+        stmt = stmt.where(Offer.network == request.network)
+    if request.software_stacks:
+        stmt = stmt.where(has_any_stack(request.software_stacks))
     if request.purpose == "training":
         stmt = stmt.where(Offer.supports_training.is_(True))
     else:
@@ -386,19 +415,32 @@ class _Stream:
         return stmt.limit(min(self.limit, PAGE))
 
 
-async def _streams(session: AsyncSession, ctx: MatchContext) -> list[_Stream]:
+def _accepted_models(request: ComputeRequest) -> Select[str, bool]:
+    """The catalog's models this request accepts (accelerator ids and memory), by id."""
+    stmt = select(Accelerator.id, Accelerator.domestic).order_by(Accelerator.id)
+    if request.accelerator_ids:
+        stmt = stmt.where(Accelerator.id.in_(request.accelerator_ids))
+    if request.min_memory_gb:
+        stmt = stmt.where(Accelerator.memory_gb >= request.min_memory_gb)
+    if request.domestic == "required":
+        stmt = stmt.where(Accelerator.domestic.is_(True))
+    return stmt
+
+
+async def _streams(
+    session: AsyncSession, ctx: MatchContext, only: Sequence[str] | None = None
+) -> list[_Stream]:
     """One stream per hardware origin: a walk of (status, domestic, price, id, model)
     that skips the models not accepted inside the index; for an origin of which the
-    request accepts a single model, a walk of (status, accelerator_id, price, id)."""
+    request accepts a single model, a walk of (status, accelerator_id, price, id).
+    `only`: these models alone (already checked against the request)."""
     r = ctx.request
     origins = [True] if r.domestic == "required" else [True, False]
-    if not (r.accelerator_ids or r.min_memory_gb):
+    if only is None and not (r.accelerator_ids or r.min_memory_gb):
         return [_Stream(Offer.domestic.is_(d), ctx.rate_bound(d)) for d in origins]
-    stmt = select(Accelerator.id, Accelerator.domestic).order_by(Accelerator.id)
-    if r.accelerator_ids:
-        stmt = stmt.where(Accelerator.id.in_(r.accelerator_ids))
-    if r.min_memory_gb:
-        stmt = stmt.where(Accelerator.memory_gb >= r.min_memory_gb)
+    stmt = _accepted_models(r)
+    if only is not None:
+        stmt = stmt.where(Accelerator.id.in_(only))
     models: dict[bool, list[str]] = defaultdict(list)
     for acc_id, domestic in await session.execute(stmt):
         models[domestic].append(acc_id)
@@ -441,12 +483,15 @@ async def _fetch(
             stream.after = (rows[-1].price_per_card_hour, rows[-1].id)
 
 
-async def top_single(session: AsyncSession, ctx: MatchContext, k: int) -> list[engine.Match]:
-    """The best k single-offer matches: the streams merged in order of their bounds."""
+async def top_single(
+    session: AsyncSession, ctx: MatchContext, k: int, only: Sequence[str] | None = None
+) -> list[engine.Match]:
+    """The best k single-offer matches: the streams merged in order of their bounds.
+    `only`: among these models alone."""
     want = ctx.want()
     top = engine.TopK(want, k, max_rate=ctx.max_rate, price=ctx.price)
     base = candidate_query(ctx.request, whole=True, models=False)
-    streams = await _streams(session, ctx)
+    streams = await _streams(session, ctx, only)
     while True:
         # A stream must show its next row when that row could come before every row
         # already fetched (its floor is at most their least bound) and could still enter.
@@ -481,7 +526,12 @@ async def find_matches(
     if request.status != RequestStatus.open:
         raise Conflict(f"compute request {request.id} is {request.status}")
     ctx = await build_context(session, request)
-    singles = await top_single(session, ctx, k)
+    ctx.perf = await catalog_service.perf_indexes(session)
+    by_effective = request.rank_by == "net_per_effective_card_hour"
+    if by_effective:
+        singles = await _top_single_by_effective(session, ctx, k)
+    else:
+        singles = await top_single(session, ctx, k)
     out = [single_out(ctx, m) for m in singles]
     if not out and request.allow_split:
         page = await _load_page(
@@ -489,7 +539,55 @@ async def find_matches(
         )
         splits = engine.plan_splits(page, ctx.want(), k, price_parts=ctx.price_parts)
         out = [split_out(ctx, s) for s in splits]
+        if by_effective:
+            # plan_splits ranks by net; a stable sort keeps that order among equals.
+            out.sort(key=_effective_order)
     return ctx, out
+
+
+def _effective_order(m: MatchOut) -> tuple[bool, Decimal]:
+    """Matches with a net per effective card-hour first, cheapest first."""
+    value = m.net_per_effective_card_hour
+    return (value is None, value if value is not None else ZERO)
+
+
+async def _top_single_by_effective(
+    session: AsyncSession, ctx: MatchContext, k: int
+) -> list[engine.Match]:
+    """The best k single-offer matches by net per effective card-hour, then as before.
+
+    All offers of one model share its perf_index, so a model's best k by net are its
+    best k by net per effective card-hour: the best k of each indexed model, merged
+    and re-ranked, hold the best k of all. One walk per model the request accepts;
+    matches on models without an index follow, by net.
+    """
+    workload = ctx.workload
+    # The models that have an offer able to serve the request at all: one query, so
+    # that no walk is spent on the many models nobody offers.
+    offered = (
+        candidate_query(ctx.request, whole=True)
+        .with_only_columns(Offer.accelerator_id)
+        .distinct()
+        .order_by(None)
+        .order_by(Offer.accelerator_id)
+    )
+    models = list(await session.scalars(offered))
+    indexed = [m for m in models if ctx.perf.get(m, {}).get(workload)]
+    unindexed = [m for m in models if m not in indexed]
+    found: list[engine.Match] = []
+    for model in indexed:
+        found.extend(await top_single(session, ctx, k, only=[model]))
+    prefer = ctx.request.domestic == "preferred"
+
+    def key(m: engine.Match) -> tuple[Decimal, Any]:
+        per = ctx.per_effective(m.candidate.accelerator_id, m.net_amount, m.cards, m.hours)
+        return (per if per is not None else ZERO, engine.rank_key(m, prefer))
+
+    found.sort(key=key)
+    del found[k:]
+    if len(found) < k and unindexed:
+        found.extend(await top_single(session, ctx, k - len(found), only=unindexed))
+    return found
 
 
 async def match_for_offers(
@@ -499,6 +597,7 @@ async def match_for_offers(
     if request.status != RequestStatus.open:
         raise Conflict(f"compute request {request.id} is {request.status}")
     ctx = await build_context(session, request)
+    ctx.perf = await catalog_service.perf_indexes(session)
     offer_ids = [offer_id for offer_id, _ in parts]
     whole = len(parts) == 1
     stmt = candidate_query(request, whole=whole).where(Offer.id.in_(offer_ids))
@@ -641,9 +740,20 @@ def single_out(ctx: MatchContext, m: engine.Match) -> MatchOut:
         net_price_per_card_hour=_per_card_hour(m.net_amount, m.cards, m.hours),
         free_trial_hours=free_trial_hours,
         free_migration_support=free_migration,
+        **_effective(ctx, c.accelerator_id, m.net_amount, m.cards, m.hours),
         considered=[considered_out(x) for x in result.considered],
         parts=None,
     )
+
+
+def _effective(
+    ctx: MatchContext, accelerator_id: str, net: Decimal, cards: int, hours: int
+) -> dict[str, Any]:
+    effective = ctx.effective_card_hours(accelerator_id, cards, hours)
+    return {
+        "effective_card_hours": None if effective is None else f"{effective:.2f}",
+        "net_per_effective_card_hour": ctx.per_effective(accelerator_id, net, cards, hours),
+    }
 
 
 def split_out(ctx: MatchContext, s: engine.SplitMatch) -> MatchOut:
@@ -695,6 +805,7 @@ def split_out(ctx: MatchContext, s: engine.SplitMatch) -> MatchOut:
         net_price_per_card_hour=_per_card_hour(s.net_amount, s.cards, s.hours),
         free_trial_hours=min(p.free_trial_hours for p in parts),
         free_migration_support=all(p.free_migration_support for p in parts),
+        **_effective(ctx, s.accelerator_id, s.net_amount, s.cards, s.hours),
         considered=[],
         parts=parts,
     )

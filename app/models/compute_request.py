@@ -1,7 +1,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, MoneyFen, UTCDateTime
@@ -27,3 +27,14 @@ class ComputeRequest(Timestamps, Base):
     region_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
     allow_split: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # How matches are ranked: "net_amount" or "net_per_effective_card_hour".
+    rank_by: Mapped[str] = mapped_column(
+        String(32), default="net_amount", server_default="net_amount"
+    )
+    # Node, network and software constraints (market.md); null or empty: any.
+    min_cards_per_node: Mapped[int | None] = mapped_column(Integer)
+    interconnect: Mapped[str | None] = mapped_column(String(16))
+    network: Mapped[str | None] = mapped_column(String(16))
+    software_stacks: Mapped[list[str]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )

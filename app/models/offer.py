@@ -1,7 +1,8 @@
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, MoneyFen, UTCDateTime
@@ -44,6 +45,19 @@ class Offer(Timestamps, Versioned, Base):
     free_trial_hours: Mapped[int] = mapped_column(Integer, default=0)
     free_migration_support: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16))
+    # What a node is made of and how nodes are joined (market.md); null: not stated.
+    cards_per_node: Mapped[int | None] = mapped_column(Integer)
+    interconnect: Mapped[str | None] = mapped_column(String(16))
+    network: Mapped[str | None] = mapped_column(String(16))
+    network_gbps: Mapped[int | None] = mapped_column(Integer)
+    # [{"stack": "cann", "version": "8.0"}, ...] as stated.
+    software: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSON, default=list, server_default=text("'[]'")
+    )
+    # The stacks of `software`, sorted, as ",cann,cuda," ("" for none): a filter on
+    # "any of these stacks" is then a LIKE on one column on every database, where a
+    # JSON containment test would differ between SQLite and PostgreSQL.
+    software_stacks: Mapped[str] = mapped_column(String(100), default="", server_default=text("''"))
 
     @property
     def workloads(self) -> list[str]:

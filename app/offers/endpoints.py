@@ -1,24 +1,30 @@
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
 from pydantic import StringConstraints
 
 from app.core.deps import SessionDep, SettingsDep
-from app.core.errors import Forbidden, NotFound, problems
+from app.core.errors import Forbidden, NotFound, Unprocessable, problems
 from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set_location
 from app.core.money import PriceIn
-from app.core.pagination import Page, PageParams, paginate
+from app.core.pagination import Page, PageParams
 from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.models import Offer
 from app.offers import service
 from app.offers.schemas import (
+    Interconnect,
+    Network,
     OfferCreate,
+    OfferListItem,
     OfferOut,
     OfferSearch,
+    OfferSort,
     OfferStatus,
     OfferSync,
     OfferUpdate,
+    SoftwareStack,
     SyncResult,
 )
 
@@ -40,7 +46,7 @@ OfferDep = Annotated[Offer, Depends(get_offer_or_404)]
 MAX_REPEATS = 50
 
 
-@router.get("/v1/offers", response_model=Page[OfferOut], responses=problems(401, 422))
+@router.get("/v1/offers", response_model=Page[OfferListItem], responses=problems(401, 422))
 async def list_offers(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -58,8 +64,32 @@ async def list_offers(
     ] = None,
     provider_id: Annotated[str | None, Query(max_length=40)] = None,
     status_: Annotated[OfferStatus | None, Query(alias="status")] = None,
-) -> Page[OfferOut]:
-    """Search offers. Others' offers are visible while active and their provider listed."""
+    cards_per_node: Annotated[
+        int | None, Query(ge=1, le=1024, description="At least this many cards per node")
+    ] = None,
+    interconnect: Annotated[Interconnect | None, Query()] = None,
+    network: Annotated[Network | None, Query()] = None,
+    software_stack: Annotated[
+        list[SoftwareStack] | None,
+        Query(max_length=len(SoftwareStack), description="Any of these stacks (repeatable)"),
+    ] = None,
+    free_from: Annotated[
+        datetime | None, Query(description="Start of the window free_cards is counted over")
+    ] = None,
+    free_until: Annotated[datetime | None, Query(description="End of that window")] = None,
+    min_free_cards: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000, description="At least this many cards free over the window"),
+    ] = None,
+    sort: Annotated[
+        OfferSort, Query(description="Order of the items; a leading - descends")
+    ] = OfferSort.price_per_card_hour,
+) -> Page[OfferListItem]:
+    """Search offers. Others' offers are visible while active and their provider listed.
+
+    With `free_from` and `free_until`, each item carries `free_cards`: the most cards an
+    order could hold over that whole window now.
+    """
     filters = OfferSearch(
         accelerator_id=accelerator_id,
         domestic=domestic,
@@ -68,11 +98,42 @@ async def list_offers(
         region_prefix=region_prefix,
         provider_id=provider_id,
         status=status_,
+        cards_per_node=cards_per_node,
+        interconnect=interconnect,
+        network=network,
+        software_stacks=software_stack or [],
+        free_from=free_from,
+        free_until=free_until,
+        min_free_cards=min_free_cards,
+        sort=sort,
     )
-    rows, cursor = await paginate(
-        session, service.search_statement(principal, filters), Offer.id, page
-    )
-    return Page(items=[OfferOut.model_validate(r) for r in rows], next_cursor=cursor)
+    check_free_window(filters)
+    rows, cursor = await service.search(session, principal, filters, page.limit, page.cursor)
+    items = [
+        OfferListItem.model_validate(offer).model_copy(update={"free_cards": free})
+        for offer, free in rows
+    ]
+    return Page(items=items, next_cursor=cursor)
+
+
+def check_free_window(filters: OfferSearch) -> None:
+    """free_from and free_until come together, with offsets, in order; min_free_cards
+    needs them."""
+    given = [n for n in ("free_from", "free_until") if getattr(filters, n) is not None]
+    for name in given:
+        value = getattr(filters, name)
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise Unprocessable.field(["query", name], f"{name} must carry an offset")
+    if len(given) == 1:
+        missing = "free_until" if given == ["free_from"] else "free_from"
+        raise Unprocessable.field(["query", missing], f"{given[0]} needs {missing} too")
+    if filters.free_from is not None and filters.free_until is not None:
+        if filters.free_from >= filters.free_until:
+            raise Unprocessable.field(["query", "free_until"], "free_until must be after free_from")
+    elif filters.min_free_cards is not None:
+        raise Unprocessable.field(
+            ["query", "min_free_cards"], "min_free_cards needs free_from and free_until"
+        )
 
 
 @router.post(

@@ -25,6 +25,46 @@ class Workload(StrEnum):
     inference = "inference"
 
 
+class Interconnect(StrEnum):
+    nvlink = "nvlink"
+    hccs = "hccs"
+    pcie = "pcie"
+    other = "other"
+
+
+class Network(StrEnum):
+    infiniband = "infiniband"
+    roce = "roce"
+    ethernet = "ethernet"
+
+
+class SoftwareStack(StrEnum):
+    cuda = "cuda"
+    cann = "cann"
+    bang = "bang"
+    dtk = "dtk"
+    rocm = "rocm"
+    other = "other"
+
+
+class SoftwareItem(BaseModel):
+    """One software stack the offer's nodes run, and its version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stack: SoftwareStack
+    version: str = Field(min_length=1, max_length=40, pattern=r"^[0-9A-Za-z][0-9A-Za-z.+_-]*$")
+
+
+MAX_SOFTWARE = 12
+
+
+def _unique_software(value: list[SoftwareItem] | None) -> list[SoftwareItem] | None:
+    if value is not None and len({(s.stack, s.version) for s in value}) != len(value):
+        raise ValueError("software must not repeat a stack and version")
+    return value
+
+
 def _unique_workloads(value: list[Workload]) -> list[Workload]:
     if len(set(value)) != len(value):
         raise ValueError("workloads must not repeat")
@@ -43,6 +83,11 @@ OFFER_EXAMPLE: dict[str, Any] = {
     "workloads": ["training", "inference"],
     "free_trial_hours": 0,
     "free_migration_support": False,
+    "cards_per_node": 8,
+    "interconnect": "hccs",
+    "network": "roce",
+    "network_gbps": 200,
+    "software": [{"stack": "cann", "version": "8.0.RC3"}],
 }
 
 
@@ -69,8 +114,16 @@ class OfferFields(BaseModel):
     free_trial_hours: StrictInt = Field(0, ge=0, le=100_000)
     free_migration_support: StrictBool = False
     status: OfferStatus = OfferStatus.active
+    cards_per_node: StrictInt | None = Field(None, ge=1, le=1024, description="Cards in one node")
+    interconnect: Interconnect | None = Field(None, description="How a node's cards are joined")
+    network: Network | None = Field(None, description="How nodes are joined")
+    network_gbps: StrictInt | None = Field(
+        None, ge=1, le=100_000, description="Network bandwidth per node, Gbit/s"
+    )
+    software: list[SoftwareItem] = Field(default_factory=list, max_length=MAX_SOFTWARE)
 
     _workloads = field_validator("workloads")(_unique_workloads)
+    _software = field_validator("software")(_unique_software)
 
     @model_validator(mode="after")
     def _window(self) -> "OfferFields":
@@ -102,8 +155,15 @@ class OfferUpdate(BaseModel):
     free_trial_hours: StrictInt | None = Field(None, ge=0, le=100_000)
     free_migration_support: StrictBool | None = None
     status: OfferStatus | None = None
+    # Optional facts: an explicit null clears them.
+    cards_per_node: StrictInt | None = Field(None, ge=1, le=1024)
+    interconnect: Interconnect | None = None
+    network: Network | None = None
+    network_gbps: StrictInt | None = Field(None, ge=1, le=100_000)
+    software: list[SoftwareItem] | None = Field(None, max_length=MAX_SOFTWARE)
 
     _workloads = field_validator("workloads")(lambda v: None if v is None else _unique_workloads(v))
+    _software = field_validator("software")(_unique_software)
 
 
 class OfferOut(BaseModel):
@@ -124,8 +184,21 @@ class OfferOut(BaseModel):
     free_trial_hours: int
     free_migration_support: bool
     status: OfferStatus
+    cards_per_node: int | None = None
+    interconnect: Interconnect | None = None
+    network: Network | None = None
+    network_gbps: int | None = None
+    software: list[SoftwareItem] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
+
+
+class OfferListItem(OfferOut):
+    free_cards: int | None = Field(
+        None,
+        description="With free_from and free_until: the most cards an order could hold over "
+        "that whole window now (0 when the offer is not available over all of it)",
+    )
 
 
 class OfferSync(BaseModel):
@@ -144,13 +217,31 @@ class OfferSync(BaseModel):
 
 class SyncResult(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"created": 1, "updated": 0, "unchanged": 0, "retired": 0}]}
+        json_schema_extra={
+            "examples": [
+                {"created": 1, "updated": 0, "unchanged": 0, "retired": 0, "reactivated": 0}
+            ]
+        }
     )
 
     created: int
-    updated: int
+    updated: int = Field(description="Offers changed, not counting those reactivated")
     unchanged: int
     retired: int = 0
+    reactivated: int = Field(
+        0,
+        description="Retired offers reopened by a row that states its status (active or "
+        "paused); a row that leaves the status out of a retired offer is a 409",
+    )
+
+
+class OfferSort(StrEnum):
+    price_per_card_hour = "price_per_card_hour"
+    price_per_card_hour_desc = "-price_per_card_hour"
+    free_cards = "free_cards"
+    free_cards_desc = "-free_cards"
+    available_from = "available_from"
+    created_at = "created_at"
 
 
 class OfferSearch(BaseModel):
@@ -162,3 +253,11 @@ class OfferSearch(BaseModel):
     region_prefix: list[str] | None = None
     provider_id: str | None = None
     status: OfferStatus | None = None
+    cards_per_node: int | None = None
+    interconnect: Interconnect | None = None
+    network: Network | None = None
+    software_stacks: list[SoftwareStack] = Field(default_factory=list)
+    free_from: datetime | None = None
+    free_until: datetime | None = None
+    min_free_cards: int | None = None
+    sort: OfferSort = OfferSort.price_per_card_hour

@@ -1,15 +1,32 @@
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.core import audit
+from app.core.db import UTCDateTime
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
+from app.core.money import format_money
+from app.core.pagination import decode_sorted_cursor, encode_sorted_cursor, paginate_sorted
 from app.core.security import Principal
 from app.core.timeutil import utcnow
 from app.matching.engine import Hold, peak_usage
@@ -19,6 +36,7 @@ from app.offers.schemas import (
     OfferCreate,
     OfferFields,
     OfferSearch,
+    OfferSort,
     OfferStatus,
     OfferSync,
     OfferUpdate,
@@ -49,7 +67,15 @@ STATED = (
     "free_trial_hours",
     "free_migration_support",
     "status",
+    "cards_per_node",
+    "interconnect",
+    "network",
+    "network_gbps",
+    "software",
+    "software_stacks",
 )
+# The stated facts a PATCH may clear with an explicit null.
+NULLABLE = frozenset({"cards_per_node", "interconnect", "network", "network_gbps"})
 
 
 def can_write(principal: Principal, offer: Offer) -> bool:
@@ -95,7 +121,24 @@ def row_from(fields: OfferFields, domestic: bool) -> dict[str, Any]:
         "free_trial_hours": fields.free_trial_hours,
         "free_migration_support": fields.free_migration_support,
         "status": fields.status.value,
+        "cards_per_node": fields.cards_per_node,
+        "interconnect": None if fields.interconnect is None else fields.interconnect.value,
+        "network": None if fields.network is None else fields.network.value,
+        "network_gbps": fields.network_gbps,
+        "software": [item.model_dump(mode="json") for item in fields.software],
+        "software_stacks": stacks_column(item.stack for item in fields.software),
     }
+
+
+def stacks_column(stacks: Iterable[str]) -> str:
+    """The `software_stacks` column of these stacks: ",cann,cuda," ("" for none)."""
+    names = sorted(set(stacks))
+    return f",{','.join(names)}," if names else ""
+
+
+def has_any_stack(stacks: Iterable[str]) -> ColumnElement[bool]:
+    """Offers whose software names any of these stacks (at least one must be given)."""
+    return or_(*(Offer.software_stacks.contains(f",{name},") for name in sorted(set(stacks))))
 
 
 def snapshot(offer: Offer) -> dict[str, Any]:
@@ -105,7 +148,7 @@ def snapshot(offer: Offer) -> dict[str, Any]:
         out[name] = (
             value.isoformat()
             if isinstance(value, datetime)
-            else (str(value) if not isinstance(value, bool | int | str) else value)
+            else (str(value) if not isinstance(value, bool | int | str | list | None) else value)
         )
     return out
 
@@ -203,7 +246,11 @@ async def update_offer(
     session: AsyncSession, principal: Principal, offer: Offer, payload: OfferUpdate
 ) -> Offer:
     await lock_offer(session, offer)
-    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+    changes = {
+        name: value
+        for name, value in payload.model_dump(exclude_unset=True).items()
+        if value is not None or name in NULLABLE
+    }
     if changes.get("status") == OfferStatus.retired:
         raise Unprocessable.field(["body", "status"], "use DELETE /v1/offers/{id} to retire")
     if offer.status == OfferStatus.retired.value and "status" not in changes:
@@ -302,7 +349,145 @@ def search_statement(principal: Principal, filters: OfferSearch) -> Select[Offer
         stmt = stmt.where(Offer.provider_id == filters.provider_id)
     if filters.status is not None:
         stmt = stmt.where(Offer.status == filters.status.value)
+    if filters.cards_per_node is not None:
+        stmt = stmt.where(Offer.cards_per_node >= filters.cards_per_node)
+    if filters.interconnect is not None:
+        stmt = stmt.where(Offer.interconnect == filters.interconnect.value)
+    if filters.network is not None:
+        stmt = stmt.where(Offer.network == filters.network.value)
+    if filters.software_stacks:
+        stmt = stmt.where(has_any_stack(filters.software_stacks))
     return stmt
+
+
+def free_cards_column(free_from: datetime, free_until: datetime) -> ColumnElement[int]:
+    """The cards of each offer an order could hold over the whole of [free_from, free_until).
+
+    cards_total less the most cards held at any instant of the window, or 0 when the
+    offer is not available over all of it. The most held is reached where a hold
+    starts (or at free_from), so it is the largest, over the holds overlapping the
+    window, of the cards held at that hold's start clipped to the window: a
+    correlated subquery on the holds index per offer, nothing loaded into Python.
+    """
+    at, held = aliased(OrderPart), aliased(OrderPart)
+    lo = literal(free_from, UTCDateTime())
+    hi = literal(free_until, UTCDateTime())
+    instant = case((at.start > lo, at.start), else_=lo)
+    used = func.sum(held.cards)
+    peak = (
+        select(used)
+        .select_from(at)
+        .join(
+            held,
+            and_(
+                held.offer_id == Offer.id,
+                held.holding.is_(True),
+                held.start <= instant,
+                held.end > instant,
+            ),
+        )
+        .where(at.offer_id == Offer.id, at.holding.is_(True), at.end > lo, at.start < hi)
+        .group_by(at.id)
+        .order_by(used.desc())
+        .limit(1)
+        .correlate(Offer)
+        .scalar_subquery()
+    )
+    covers = and_(Offer.available_from <= lo, Offer.available_until >= hi)
+    return case((covers, Offer.cards_total - func.coalesce(peak, 0)), else_=0)
+
+
+def _sort_key(
+    filters: OfferSearch, free: ColumnElement[int] | None
+) -> tuple[ColumnElement[Any], bool]:
+    """The sort's column and whether it descends."""
+    sort = filters.sort
+    if sort in (OfferSort.free_cards, OfferSort.free_cards_desc):
+        if free is None:
+            raise Unprocessable.field(
+                ["query", "sort"],
+                "sorting by free_cards needs a window: give free_from and free_until",
+            )
+        return free, sort is OfferSort.free_cards_desc
+    columns: dict[OfferSort, Any] = {
+        OfferSort.price_per_card_hour: Offer.price_per_card_hour,
+        OfferSort.price_per_card_hour_desc: Offer.price_per_card_hour,
+        OfferSort.available_from: Offer.available_from,
+        OfferSort.created_at: Offer.created_at,
+    }
+    return columns[sort], sort is OfferSort.price_per_card_hour_desc
+
+
+def _cursor_key(value: Any) -> str | int:
+    if isinstance(value, Decimal):
+        return format_money(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return int(value)
+
+
+def _key_from_cursor(sort: OfferSort, raw: str | int) -> Any:
+    """The cursor's key read back in the sort column's Python type (a 422 if it is not)."""
+    invalid = Unprocessable.field(["query", "cursor"], "cursor is not valid")
+    if sort in (OfferSort.free_cards, OfferSort.free_cards_desc):
+        if not isinstance(raw, int):
+            raise invalid
+        return raw
+    if not isinstance(raw, str):
+        raise invalid
+    if sort in (OfferSort.available_from, OfferSort.created_at):
+        try:
+            value = datetime.fromisoformat(raw)
+        except ValueError:
+            raise invalid from None
+        if value.tzinfo is None:
+            raise invalid
+        return value
+    try:
+        price = Decimal(raw)
+    except ArithmeticError:
+        raise invalid from None
+    if not price.is_finite():
+        raise invalid
+    return price
+
+
+async def search(
+    session: AsyncSession,
+    principal: Principal,
+    filters: OfferSearch,
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[tuple[Offer, int | None]], str | None]:
+    """A page of offers in the sort's order, each with its free cards over the window
+    (None without one), and the cursor of the next page."""
+    stmt = search_statement(principal, filters)
+    free: ColumnElement[int] | None = None
+    if filters.free_from is not None and filters.free_until is not None:
+        free = free_cards_column(filters.free_from, filters.free_until)
+        if filters.min_free_cards is not None:
+            stmt = stmt.where(free >= filters.min_free_cards)
+    key, descending = _sort_key(filters, free)
+    after = None
+    if cursor:
+        raw, last_id = decode_sorted_cursor(cursor, filters.sort.value)
+        after = (_key_from_cursor(filters.sort, raw), last_id)
+    columns: list[ColumnElement[Any]] = [key, free if free is not None else literal(None)]
+    rows = await paginate_sorted(
+        session,
+        stmt.add_columns(*columns),
+        key=key,
+        id_column=Offer.id,
+        descending=descending,
+        after=after,
+        limit=limit,
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1]
+        next_cursor = encode_sorted_cursor(filters.sort.value, _cursor_key(last[1]), last[0].id)
+    return [(row[0], row[2]) for row in rows], next_cursor
 
 
 async def sync_offers(
@@ -324,6 +509,8 @@ async def sync_offers(
     known = await catalog(session)
     seen: dict[str, int] = {}
     rows: list[tuple[str, dict[str, Any]]] = []
+    # Rows that state their status: only these may reopen a retired offer (as a PATCH).
+    stated_status: set[str] = set()
     for index, item in enumerate(payload.offers):
         loc: list[str | int] = ["body", "offers", index]
         if item.external_id in seen:
@@ -332,6 +519,8 @@ async def sync_offers(
                 f"external_id {item.external_id!r} repeats item {seen[item.external_id]}",
             )
         seen[item.external_id] = index
+        if "status" in item.model_fields_set:
+            stated_status.add(item.external_id)
         rows.append(
             (
                 item.external_id,
@@ -351,8 +540,19 @@ async def sync_offers(
     to_update: list[dict[str, Any]] = []
     changed_ids: list[tuple[str, dict[str, Any]]] = []
     unchanged = 0
+    reactivated = 0
     for external_id, row in rows:
         current = existing.get(external_id)
+        if current is not None and current.status == OfferStatus.retired.value:
+            # A retired offer (DELETE, or retire_missing) is reopened only by a row that
+            # says so: never by a row that merely leaves the status to its default.
+            if external_id not in stated_status:
+                index = seen[external_id]
+                raise Conflict(
+                    f"offers[{index}]: offer {current.id} (external_id {external_id!r}) is "
+                    "retired; send its status (active or paused) to reopen it, or leave it out"
+                )
+            reactivated += 1
         if current is None:
             to_insert.append(
                 {
@@ -391,7 +591,11 @@ async def sync_offers(
     if retired:
         await session.execute(update(Offer), retired)
     result = SyncResult(
-        created=len(to_insert), updated=len(to_update), unchanged=unchanged, retired=len(retired)
+        created=len(to_insert),
+        updated=len(to_update) - reactivated,
+        unchanged=unchanged,
+        retired=len(retired),
+        reactivated=reactivated,
     )
     await audit.record(
         session, principal, "offers.synced", "provider", provider.id, after=result.model_dump()

@@ -87,6 +87,11 @@ EXPORT_COLUMNS: dict[Kind, tuple[str, ...]] = {
         "free_trial_hours",
         "free_migration_support",
         "status",
+        "cards_per_node",
+        "interconnect",
+        "network",
+        "network_gbps",
+        "software",
         "created_at",
         "updated_at",
     ),
@@ -143,14 +148,17 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     refused: list[Refusal] = field(default_factory=list)
+    # Retired offers reopened by a row stating its status, counted apart from `updated`.
+    reactivated: int = 0
 
     def refuse(self, row: Row, reason: str) -> None:
         self.refused.append(Refusal(row, reason))
 
     def summary(self) -> str:
+        reactivated = f", {self.reactivated} reactivated" if self.reactivated else ""
         return (
             f"{self.kind.value}: {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} unchanged, {len(self.refused)} refused"
+            f"{self.unchanged} unchanged, {len(self.refused)} refused{reactivated}"
         )
 
 
@@ -398,7 +406,9 @@ async def import_listings(
 
 
 # The API takes JSON integers and booleans only (strict); a CSV cell is text, read here.
-_INT_COLUMNS = frozenset({"cards_total", "min_hours", "free_trial_hours"})
+_INT_COLUMNS = frozenset(
+    {"cards_total", "min_hours", "free_trial_hours", "cards_per_node", "network_gbps"}
+)
 _BOOL_CELLS = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
 
 
@@ -408,10 +418,31 @@ def _cell_int(value: str) -> int | str:
     return int(text) if digits.isascii() and digits.isdigit() else value
 
 
+def _software_cell(value: str) -> list[dict[str, str]] | str:
+    """ "cann=8.0.RC3;cuda=12.4" read as the API's list; anything else is left as text,
+    so that validation refuses it with a reason."""
+    items = []
+    for part in (p.strip() for p in value.split(";")):
+        if not part:
+            continue
+        stack, sep, version = part.partition("=")
+        if not sep:
+            return value
+        items.append({"stack": stack.strip(), "version": version.strip()})
+    return items
+
+
+def software_cell(software: Sequence[dict[str, str]]) -> str:
+    """An offer's software as one CSV cell: "cann=8.0.RC3;cuda=12.4"."""
+    return ";".join(f"{s['stack']}={s['version']}" for s in software)
+
+
 def _offer_fields(data: dict[str, Any]) -> dict[str, Any]:
     fields = {k: v for k, v in data.items() if k not in PROVIDER_REFERENCE}
     if "workloads" in fields:
         fields["workloads"] = [w.strip() for w in fields["workloads"].split(";") if w.strip()]
+    if "software" in fields:
+        fields["software"] = _software_cell(fields["software"])
     for name in _INT_COLUMNS & fields.keys():
         fields[name] = _cell_int(fields[name])
     for name in ("domestic", "free_migration_support"):
@@ -477,7 +508,7 @@ async def _sync(
     provider_id: str,
     batch: Sequence[tuple[Row, OfferFields]],
     max_batch: int,
-) -> tuple[int, int, int]:
+) -> tuple[int, int, int, int]:
     async with session.begin_nested():
         synced = await offer_service.sync_offers(
             session,
@@ -486,7 +517,7 @@ async def _sync(
             OfferSync(offers=[offer for _, offer in batch]),
             max_batch,
         )
-    return synced.created, synced.updated, synced.unchanged
+    return synced.created, synced.updated, synced.unchanged, synced.reactivated
 
 
 async def _sync_batch(
@@ -506,10 +537,11 @@ async def _sync_batch(
                 counts.append(await _sync(session, provider_id, [(row, offer)], 1))
             except AppError as exc:
                 result.refuse(row, _app_reason(exc))
-    for created, updated, unchanged in counts:
+    for created, updated, unchanged, reactivated in counts:
         result.created += created
         result.updated += updated
         result.unchanged += unchanged
+        result.reactivated += reactivated
 
 
 async def _retire(
@@ -583,6 +615,7 @@ async def _export_rows(session: AsyncSession, kind: Kind) -> AsyncIterator[dict[
         async for offer, code in await session.stream(offers):
             row = {name: getattr(offer, name, None) for name in EXPORT_COLUMNS[kind]}
             row["unified_social_credit_code"] = code
+            row["software"] = software_cell(offer.software)
             yield row
 
 

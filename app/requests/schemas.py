@@ -18,6 +18,7 @@ from app.core.money import Money, MoneyIn
 from app.core.timeutil import utcnow
 from app.core.types import AwareDatetime, RegionPrefix
 from app.models.status import RequestStatus as RequestStatus  # answered by this API
+from app.offers.schemas import Interconnect, Network, SoftwareStack
 from app.subsidies.schemas import Purpose
 
 MAX_CARDS = 100_000
@@ -33,6 +34,11 @@ class DomesticPreference(StrEnum):
     required = "required"
     preferred = "preferred"
     any = "any"
+
+
+class RankBy(StrEnum):
+    net_amount = "net_amount"
+    net_per_effective_card_hour = "net_per_effective_card_hour"
 
 
 AcceleratorId = Annotated[
@@ -96,6 +102,29 @@ class ComputeRequestCreate(BaseModel):
     allow_split: StrictBool = Field(
         False, description="May several offers of the same accelerator model serve it together"
     )
+    rank_by: RankBy = Field(
+        RankBy.net_amount,
+        description="net_amount: cheapest net first; net_per_effective_card_hour: cheapest "
+        "per A100-equivalent card-hour first (by the catalog's perf_index; matches on "
+        "models without one last)",
+    )
+    min_cards_per_node: StrictInt | None = Field(
+        None, ge=1, le=1024, description="Only offers with at least this many cards per node"
+    )
+    interconnect: Interconnect | None = Field(None, description="Only offers joined so in a node")
+    network: Network | None = Field(None, description="Only offers whose nodes are joined so")
+    software_stacks: list[SoftwareStack] = Field(
+        default_factory=list,
+        max_length=len(SoftwareStack),
+        description="Only offers running any of these stacks; empty: any",
+    )
+
+    @field_validator("software_stacks")
+    @classmethod
+    def _unique_stacks(cls, value: list[SoftwareStack]) -> list[SoftwareStack]:
+        if len(set(value)) != len(value):
+            raise ValueError("software_stacks must not repeat")
+        return value
 
     @field_validator("accelerator_ids")
     @classmethod
@@ -188,6 +217,11 @@ class ComputeRequestOut(BaseModel):
     max_net_budget: Money | None
     region_prefixes: list[str]
     allow_split: bool
+    rank_by: RankBy = RankBy.net_amount
+    min_cards_per_node: int | None = None
+    interconnect: Interconnect | None = None
+    network: Network | None = None
+    software_stacks: list[SoftwareStack] = Field(default_factory=list)
     status: RequestStatus
     created_at: datetime
     updated_at: datetime

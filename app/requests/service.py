@@ -45,6 +45,11 @@ def snapshot(r: ComputeRequest) -> dict[str, Any]:
         "max_net_budget": None if r.max_net_budget is None else format_money(r.max_net_budget),
         "region_prefixes": list(r.region_prefixes),
         "allow_split": r.allow_split,
+        "rank_by": r.rank_by,
+        "min_cards_per_node": r.min_cards_per_node,
+        "interconnect": r.interconnect,
+        "network": r.network,
+        "software_stacks": list(r.software_stacks),
         "status": r.status,
     }
 
@@ -153,6 +158,11 @@ async def create_request(
         max_net_budget=payload.max_net_budget,
         region_prefixes=list(payload.region_prefixes),
         allow_split=payload.allow_split,
+        rank_by=payload.rank_by.value,
+        min_cards_per_node=payload.min_cards_per_node,
+        interconnect=None if payload.interconnect is None else payload.interconnect.value,
+        network=None if payload.network is None else payload.network.value,
+        software_stacks=[s.value for s in payload.software_stacks],
         status=RequestStatus.open.value,
     )
     session.add(request)

@@ -95,7 +95,13 @@ async def test_offer_changes_are_audited(client: AsyncClient, db: Database) -> N
     assert sync.status_code == 200
     synced = [r for r in await entries(db, provider["id"]) if r.action == "offers.synced"]
     assert len(synced) == 1
-    assert synced[0].after == {"created": 1, "updated": 0, "unchanged": 0, "retired": 0}
+    assert synced[0].after == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "retired": 0,
+        "reactivated": 0,
+    }
 
 
 async def test_key_changes_are_audited(client: AsyncClient, db: Database) -> None:

@@ -43,6 +43,7 @@ async def test_counts_created_updated_unchanged(client: AsyncClient, db: Databas
         "updated": 0,
         "unchanged": 0,
         "retired": 0,
+        "reactivated": 0,
     }
     assert await count_offers(db, provider["id"]) == 5
 
@@ -52,6 +53,7 @@ async def test_counts_created_updated_unchanged(client: AsyncClient, db: Databas
         "updated": 0,
         "unchanged": 5,
         "retired": 0,
+        "reactivated": 0,
     }
 
     # One changed price, one new offer.
@@ -62,6 +64,7 @@ async def test_counts_created_updated_unchanged(client: AsyncClient, db: Databas
         "updated": 1,
         "unchanged": 4,
         "retired": 0,
+        "reactivated": 0,
     }
     assert await count_offers(db, provider["id"]) == 6
 
@@ -246,7 +249,13 @@ async def test_retire_missing(client: AsyncClient) -> None:
     assert set(statuses.values()) == {"active"}
 
     result = await sync(client, provider, offers[:2], retire_missing=True)
-    assert result == {"created": 0, "updated": 0, "unchanged": 2, "retired": 2}
+    assert result == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "retired": 2,
+        "reactivated": 0,
+    }
     statuses = {o["external_id"]: o["status"] for o in await walk_pages(client, "/v1/offers", key)}
     assert statuses == {
         "node-0": "active",
@@ -255,10 +264,23 @@ async def test_retire_missing(client: AsyncClient) -> None:
         "node-3": "retired",
     }
 
-    # Already retired offers are not retired again; listing them again reopens them.
+    # Already retired offers are not retired again; listing them again reopens them only
+    # when their rows say so (docs/decisions.md), and they are counted apart.
     assert (await sync(client, provider, offers[:2], retire_missing=True))["retired"] == 0
-    result = await sync(client, provider, offers, retire_missing=True)
-    assert result == {"created": 0, "updated": 2, "unchanged": 2, "retired": 0}
+    refused = await client.put(
+        sync_url(provider), json={"offers": offers, "retire_missing": True}, headers=key
+    )
+    assert refused.status_code == 409, refused.text
+    assert "offers[2]" in refused.json()["detail"]
+    reopened = [*offers[:2], *({**o, "status": "active"} for o in offers[2:])]
+    result = await sync(client, provider, reopened, retire_missing=True)
+    assert result == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 2,
+        "retired": 0,
+        "reactivated": 2,
+    }
 
     # An empty full sync retires everything.
     assert (await sync(client, provider, [], retire_missing=True))["retired"] == 4
@@ -299,7 +321,13 @@ async def test_sync_of_ten_thousand_offers_in_one_call(client: AsyncClient, db: 
     ]
     resp = await client.put(sync_url(provider), json={"offers": offers}, headers=key)
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"created": 10_000, "updated": 0, "unchanged": 0, "retired": 0}
+    assert resp.json() == {
+        "created": 10_000,
+        "updated": 0,
+        "unchanged": 0,
+        "retired": 0,
+        "reactivated": 0,
+    }
 
     items = await walk_pages(client, "/v1/offers", key, limit=500)
     ids = [item["id"] for item in items]
@@ -310,4 +338,55 @@ async def test_sync_of_ten_thousand_offers_in_one_call(client: AsyncClient, db: 
 
     again = await client.put(sync_url(provider), json={"offers": offers}, headers=key)
     assert again.status_code == 200, again.text
-    assert again.json() == {"created": 0, "updated": 0, "unchanged": 10_000, "retired": 0}
+    assert again.json() == {
+        "created": 0,
+        "updated": 0,
+        "unchanged": 10_000,
+        "retired": 0,
+        "reactivated": 0,
+    }
+
+
+async def test_a_deleted_offer_is_reopened_only_by_a_row_that_says_so(
+    client: AsyncClient, db: Database
+) -> None:
+    provider = await create_provider(client)
+    key = bearer(provider["api_key"])
+    offers = inventory(2)
+    await sync(client, provider, offers)
+    by_ext = {o["external_id"]: o for o in await walk_pages(client, "/v1/offers", key)}
+    deleted = by_ext["node-0"]
+    assert (await client.delete(f"/v1/offers/{deleted['id']}", headers=key)).status_code == 200
+
+    # The same inventory again, the row leaving its status out: refused whole, nothing moves.
+    offers[1]["price_per_card_hour"] = "9.00"
+    resp = await client.put(sync_url(provider), json={"offers": offers}, headers=key)
+    assert resp.status_code == 409, resp.text
+    assert "(external_id 'node-0') is retired" in resp.json()["detail"]
+    after = {o["external_id"]: o for o in await walk_pages(client, "/v1/offers", key)}
+    assert after["node-0"]["status"] == "retired"
+    assert after["node-1"]["price_per_card_hour"] == "12.00"
+
+    # Saying so reopens it, counted apart from the updates.
+    offers[0]["status"] = "paused"
+    assert await sync(client, provider, offers) == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 0,
+        "retired": 0,
+        "reactivated": 1,
+    }
+    after = {o["external_id"]: o for o in await walk_pages(client, "/v1/offers", key)}
+    assert after["node-0"]["status"] == "paused"
+
+    # A PATCH follows the same rule: a retired offer reopens only when the status is sent.
+    assert (await client.delete(f"/v1/offers/{deleted['id']}", headers=key)).status_code == 200
+    patched = await client.patch(
+        f"/v1/offers/{deleted['id']}", json={"price_per_card_hour": "8.00"}, headers=key
+    )
+    assert patched.status_code == 409, patched.text
+    patched = await client.patch(
+        f"/v1/offers/{deleted['id']}", json={"status": "active"}, headers=key
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["status"] == "active"

@@ -250,6 +250,40 @@ async def test_import_offers_takes_domestic_from_the_catalog_and_refuses_bad_row
     assert await count(db, Offer) == 2
 
 
+async def test_import_offers_reads_node_network_and_software(
+    run: Cli, client: AsyncClient, tmp_path: Path
+) -> None:
+    provider = await create_provider(client)
+    code = provider["unified_social_credit_code"]
+    node = {"cards_per_node": "8", "interconnect": "nvlink", "network": "infiniband"}
+    rows = [
+        offer_row(
+            code, external_id="a", network_gbps="400", software="cuda=12.4; other=x1", **node
+        ),
+        offer_row(code, external_id="b", network_gbps="", software="", **node),
+        offer_row(code, external_id="c", network_gbps="", software="cuda 12.4", **node),
+        offer_row(code, external_id="d", network_gbps="", software="opencl=3", **node),
+        offer_row(code, external_id="e", network_gbps="fast", software="", **node),
+    ]
+    path = write_csv(tmp_path / "offers.csv", rows)
+    result = await run("import-csv", "offers", str(path))
+    assert "offers: 2 created, 0 updated, 0 unchanged, 3 refused" in result.stdout
+    reasons = {r["external_id"]: r["reason"] for r in read_csv(tmp_path / "offers.refused.csv")}
+    assert reasons["c"].startswith("software")
+    assert reasons["d"].startswith("software.0.stack")
+    assert reasons["e"].startswith("network_gbps")
+    offers = (
+        await client.get(f"/v1/offers?provider_id={provider['id']}", headers=OPERATOR)
+    ).json()["items"]
+    by_ext = {o["external_id"]: o for o in offers}
+    assert by_ext["a"]["software"] == [
+        {"stack": "cuda", "version": "12.4"},
+        {"stack": "other", "version": "x1"},
+    ]
+    assert (by_ext["a"]["network_gbps"], by_ext["a"]["interconnect"]) == (400, "nvlink")
+    assert (by_ext["b"]["software"], by_ext["b"]["network_gbps"]) == ([], None)
+
+
 async def test_an_offer_update_that_would_drop_held_capacity_is_refused_alone(
     run: Cli, client: AsyncClient, tmp_path: Path
 ) -> None:
@@ -345,10 +379,19 @@ async def test_export_then_import_round_trips_unchanged(
     )
     await create_offer(client, provider, accelerator_id="nvidia-a100-sxm-80gb")
     await create_offer(client, provider, workloads=["inference"], free_migration_support=True)
+    await create_offer(
+        client,
+        provider,
+        cards_per_node=8,
+        interconnect="hccs",
+        network="roce",
+        network_gbps=200,
+        software=[{"stack": "cann", "version": "8.0.RC3"}, {"stack": "other", "version": "1"}],
+    )
     retired = await create_offer(client, provider)
     await client.delete(f"/v1/offers/{retired['id']}", headers=bearer(provider["api_key"]))
 
-    for kind, expected in (("providers", 1), ("listings", 2), ("offers", 3)):
+    for kind, expected in (("providers", 1), ("listings", 2), ("offers", 4)):
         path = tmp_path / f"{kind}.csv"
         exported = await run("export-csv", kind, str(path))
         assert exported.exit_code == 0, exported.output
@@ -361,6 +404,11 @@ async def test_export_then_import_round_trips_unchanged(
     offers = read_csv(tmp_path / "offers.csv")
     assert {o["workloads"] for o in offers} == {"training;inference", "inference"}
     assert {o["status"] for o in offers} == {"active", "retired"}
+    noded = [o for o in offers if o["cards_per_node"]]
+    assert [(o["interconnect"], o["network"], o["network_gbps"]) for o in noded] == [
+        ("hccs", "roce", "200")
+    ]
+    assert noded[0]["software"] == "cann=8.0.RC3;other=1"
     assert all(o["unified_social_credit_code"] == provider["unified_social_credit_code"]
                for o in offers)  # fmt: skip
     to_stdout = await run("export-csv", "providers", "-")
@@ -420,6 +468,7 @@ async def test_demo_data_fills_an_empty_database_with_a_living_market(
         lists = set(await session.scalars(select(Listing.list_id).distinct()))
         kinds = set(await session.scalars(select(Offer.domestic).distinct()))
         first_request = await session.scalar(select(ComputeRequest.id).limit(1))
+        interconnects = set(await session.scalars(select(Offer.interconnect).distinct()))
     assert lists == {
         "hz-planned-icc",
         "hz-matchmaking-partner",
@@ -428,6 +477,13 @@ async def test_demo_data_fills_an_empty_database_with_a_living_market(
     }
     assert kinds == {True, False}
     assert first_request is not None
+    assert {"nvlink", "hccs", "pcie"} <= interconnects
+    # The node facts are searchable as a buyer would search them.
+    cann = await client.get(
+        "/v1/offers", params={"software_stack": "cann", "limit": 500}, headers=OPERATOR
+    )
+    assert cann.json()["items"]
+    assert all(any(s["stack"] == "cann" for s in o["software"]) for o in cann.json()["items"])
 
     requests = (await client.get("/v1/compute-requests?limit=100", headers=OPERATOR)).json()
     subsidised = 0
@@ -442,3 +498,30 @@ async def test_demo_data_fills_an_empty_database_with_a_living_market(
     skipped = await run("demo-data", "--if-empty")
     assert skipped.exit_code == 0
     assert "skipped" in skipped.stdout
+
+
+async def test_import_reopens_a_retired_offer_only_when_the_row_says_so(
+    run: Cli, client: AsyncClient, tmp_path: Path
+) -> None:
+    provider = await create_provider(client)
+    offer = await create_offer(client, provider)
+    key = bearer(provider["api_key"])
+    assert (await client.delete(f"/v1/offers/{offer['id']}", headers=key)).status_code == 200
+    code = provider["unified_social_credit_code"]
+
+    # An empty status cell leaves the status out, as a sync row would: refused.
+    rows = [offer_row(code, external_id=offer["external_id"], status="")]
+    result = await run("import-csv", "offers", str(write_csv(tmp_path / "o1.csv", rows)))
+    assert result.exit_code == 3, result.output
+    assert "offers: 0 created, 0 updated, 0 unchanged, 1 refused" in result.stdout
+    [refused] = read_csv(tmp_path / "o1.refused.csv")
+    assert "is retired; send its status (active or paused) to reopen it" in refused["reason"]
+    kept = (await client.get(f"/v1/offers/{offer['id']}", headers=OPERATOR)).json()
+    assert kept["status"] == "retired"
+
+    rows = [offer_row(code, external_id=offer["external_id"], status="active")]
+    result = await run("import-csv", "offers", str(write_csv(tmp_path / "o2.csv", rows)))
+    assert result.exit_code == 0, result.output
+    assert "offers: 0 created, 0 updated, 0 unchanged, 0 refused, 1 reactivated" in result.stdout
+    reopened = (await client.get(f"/v1/offers/{offer['id']}", headers=OPERATOR)).json()
+    assert reopened["status"] == "active"

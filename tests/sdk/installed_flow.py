@@ -7,13 +7,20 @@ environment: CM_BASE_URL, CM_OPERATOR_KEY, CM_PROVIDER_CODE, CM_ENTERPRISE_CODE 
 codes). Figures: policies.md worked example 1.
 """
 
+import asyncio
 import os
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import httpx
-from computematch_client import Computematch, Conflict, NotFound, Unprocessable
+from computematch_client import (
+    AsyncComputematch,
+    Computematch,
+    Conflict,
+    NotFound,
+    Unprocessable,
+)
 from computematch_client.models import (
     ApiKeyCreate,
     ComputeRequestCreate,
@@ -56,6 +63,18 @@ class LoseFirstOrderAnswer(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+async def read_back(base_url: str, key: str, order_ids: list[str]) -> None:
+    """The same orders through the asyncio client, and its errors raised the same way."""
+    async with AsyncComputematch(base_url, key) as client:
+        assert [o.id async for o in client.orders.iter(limit=1)] == order_ids
+        try:
+            await client.orders.get("ord_missing")
+        except NotFound as exc:
+            assert exc.status == 404
+        else:
+            raise AssertionError("a missing order was found")
 
 
 def main() -> None:
@@ -227,6 +246,7 @@ def main() -> None:
     with Computematch(base_url, os.environ["CM_OPERATOR_KEY"]) as operator:
         every = [o.id for o in operator.orders.iter(limit=1)]
         assert every == sorted([order.id, second.id]), every
+    asyncio.run(read_back(base_url, enterprise.api_key, every))
     print("flow ok")
 
 

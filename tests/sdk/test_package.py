@@ -211,6 +211,11 @@ def test_the_callers_key_is_kept_and_the_last_failure_raises_after_the_retries(
         api.orders.create(body=OrderCreate(quote_id="quo_1"), idempotency_key="mine")
     assert [request.headers["Idempotency-Key"] for request in recorder.sent] == ["mine"] * 3
 
+    given_none = Recorder(httpx.Response(201, json=ORDER))
+    with client(cm, given_none) as api:
+        api.orders.create(body=OrderCreate(quote_id="quo_1"), idempotency_key=None)
+    uuid.UUID(given_none.sent[0].headers["Idempotency-Key"])
+
     lost = Recorder(*[httpx.ConnectError("refused") for _ in range(3)])
     with client(cm, lost, retries=2) as api, pytest.raises(httpx.ConnectError):
         api.orders.create(body=OrderCreate(quote_id="quo_1"))
@@ -290,3 +295,36 @@ def test_every_operation_of_the_document_has_one_method_on_a_resource(cm: Any) -
     assert found["place_order"] == ["orders.create"]
     assert found["list_offers"] == ["offers.list"]
     assert callable(api.offers.iter)
+
+
+async def test_the_async_client_retries_raises_and_walks_pages(cm: Any) -> None:
+    from computematch_client.models import OrderCreate
+
+    created = Recorder(
+        httpx.Response(503), httpx.ReadError("lost"), httpx.Response(201, json=ORDER)
+    )
+    async with cm.AsyncComputematch(
+        "http://api.test", "key", transport=httpx.MockTransport(created), backoff=0
+    ) as api:
+        order = await api.orders.create(body=OrderCreate(quote_id="quo_1"))
+    assert order.gross_amount == Decimal("552960.00")
+    assert len(created.sent) == 3
+    assert len({request.headers["Idempotency-Key"] for request in created.sent}) == 1
+
+    pages = {
+        None: {"items": [{**ORDER, "id": "ord_1"}], "next_cursor": "c2"},
+        "c2": {"items": [{**ORDER, "id": "ord_2"}], "next_cursor": None},
+    }
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("ord_missing"):
+            return problem(404, "not-found", detail="no such order")
+        return httpx.Response(200, json=pages[request.url.params.get("cursor")])
+
+    async with cm.AsyncComputematch(
+        "http://api.test", "key", transport=httpx.MockTransport(answer)
+    ) as api:
+        assert [order.id async for order in api.orders.iter(limit=1)] == ["ord_1", "ord_2"]
+        with pytest.raises(cm.NotFound) as caught:
+            await api.orders.get("ord_missing")
+    assert caught.value.detail == "no such order"
