@@ -492,6 +492,9 @@ def serve(
             typer.echo(f"(the demo operator key of the last start is revoked: {revoked[0]})")
         typer.echo(f"Operator key (shown once): {secret}")
     typer.echo(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    typer.echo(
+        f"Voucher console: http://{host}:{port}/console/ (sign in with a reviewer or operator key)"
+    )
     uvicorn.run(
         "app.main:app",
         host=host,

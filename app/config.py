@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # GET /metrics (Prometheus); outside the API's key auth, optionally behind a bearer token.
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
+    # Signs the console's session cookies; unset: a secret made per process (sessions
+    # then end with the process, and need a single worker).
+    console_secret: SecretStr | None = None
 
     @model_validator(mode="after")
     def _refuse_placeholders_in_production(self) -> "Settings":

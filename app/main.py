@@ -18,8 +18,11 @@ from starlette.middleware.cors import CORSMiddleware
 
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as api_keys_router
+from app.bids.endpoints import router as bids_router
 from app.catalog.endpoints import router as catalog_router
 from app.config import Settings, get_settings
+from app.console.endpoints import STATIC_DIR as CONSOLE_STATIC
+from app.console.endpoints import router as console_router
 from app.core import metrics
 from app.core.db import Database
 from app.core.errors import install_error_handlers, problems
@@ -139,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         offers_router,
         matching_router,
         requests_router,
+        bids_router,
         providers_router,
         enterprises_router,
         voucher_usage_router,
@@ -150,6 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
 
     install_openapi(app)  # summaries and errors as SDKs see them
+
+    # The voucher office's web console (server-rendered, outside the API's document).
+    app.include_router(console_router)
+    app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
 
     if settings.docs_enabled:
         app.mount("/static-docs", StaticFiles(directory=STATIC_DOCS), name="static-docs")

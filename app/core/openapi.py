@@ -46,6 +46,10 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
         "description": "What an enterprise wants: cards, hours, a start window, a purpose.",
     },
     {
+        "name": "bids",
+        "description": "Providers' own prices for open requests (a reverse auction).",
+    },
+    {
         "name": "matching",
         "description": "Offers ranked for a compute request by net price after the best "
         "compute voucher (算力券).",

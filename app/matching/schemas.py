@@ -84,6 +84,9 @@ class MatchOut(BaseModel):
 
     offer_id: str | None = Field(description="null for a split match (see `parts`)")
     provider_id: str | None = Field(description="null for a split match (see `parts`)")
+    bid_id: str | None = Field(
+        None, description="The provider's bid this match is priced at; null at list price"
+    )
     accelerator_id: str
     domestic: bool
     cards: int

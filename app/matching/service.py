@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, literal, or_, select, tuple_
+from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import service as catalog_service
@@ -33,6 +33,7 @@ from app.matching.errors import NoCapacity, OfferUnavailable
 from app.matching.schemas import MatchOut, MatchPart
 from app.models import (
     Accelerator,
+    Bid,
     ComputeRequest,
     Offer,
     Provider,
@@ -528,11 +529,24 @@ async def find_matches(
     ctx = await build_context(session, request)
     ctx.perf = await catalog_service.perf_indexes(session)
     by_effective = request.rank_by == "net_per_effective_card_hour"
+    bids = await _bid_candidates(session, ctx) if request.accept_bids else []
+    # Room for the list-price matches that a cheaper bid on the same offer displaces.
+    wanted = k + len(bids)
     if by_effective:
-        singles = await _top_single_by_effective(session, ctx, k)
+        singles = await _top_single_by_effective(session, ctx, wanted)
     else:
-        singles = await top_single(session, ctx, k)
-    out = [single_out(ctx, m) for m in singles]
+        singles = await top_single(session, ctx, wanted)
+    if bids:
+        top = engine.TopK(ctx.want(), wanted, max_rate=ctx.max_rate, price=ctx.price)
+        for candidate in bids:
+            top.consider(candidate, top.bound(candidate)[1])
+        singles = _with_bids(singles, top.best)
+    prefer = request.domestic == "preferred"
+    if by_effective:
+        singles.sort(key=lambda m: (*_effective_key(ctx, m), engine.rank_key(m, prefer)))
+    else:
+        singles.sort(key=lambda m: engine.rank_key(m, prefer))
+    out = [single_out(ctx, m) for m in singles[:k]]
     if not out and request.allow_split:
         page = await _load_page(
             session, ctx, candidate_query(request, whole=False).limit(MAX_SPLIT_CANDIDATES)
@@ -543,6 +557,56 @@ async def find_matches(
             # plan_splits ranks by net; a stable sort keeps that order among equals.
             out.sort(key=_effective_order)
     return ctx, out
+
+
+def _bid_of(candidate: engine.Candidate) -> str | None:
+    """The bid a candidate is priced at (the third item of its payload), if any."""
+    return candidate.payload[2] if len(candidate.payload) > 2 else None
+
+
+def _effective_key(ctx: MatchContext, m: engine.Match) -> tuple[bool, Decimal]:
+    per = ctx.per_effective(m.candidate.accelerator_id, m.net_amount, m.cards, m.hours)
+    return (per is None, per if per is not None else ZERO)
+
+
+def _with_bids(listed: list[engine.Match], bids: list[engine.Match]) -> list[engine.Match]:
+    """List-price and bid matches, one per offer: the cheaper (the bid at an equal net)."""
+    best: dict[str, engine.Match] = {m.candidate.offer_id: m for m in listed}
+    for m in bids:
+        other = best.get(m.candidate.offer_id)
+        if other is None or m.net_amount <= other.net_amount:
+            best[m.candidate.offer_id] = m
+    return list(best.values())
+
+
+_LIVE_BIDS = select(Bid.offer_id, Bid.id, Bid.price_per_card_hour).where(
+    Bid.request_id == bindparam("request_id"),
+    Bid.status == "live",
+    Bid.valid_until > bindparam("now"),
+)
+
+
+async def _bid_candidates(session: AsyncSession, ctx: MatchContext) -> list[engine.Candidate]:
+    """The request's live bids as candidates priced at the bid, on offers that still meet
+    the request (active, listed, within its constraints): two queries, then those of
+    `_candidates` for their holds and lists."""
+    bids = {
+        offer_id: (bid_id, price)
+        for offer_id, bid_id, price in await session.execute(
+            _LIVE_BIDS, {"request_id": ctx.request.id, "now": utcnow()}
+        )
+    }
+    if not bids:
+        return []
+    stmt = candidate_query(ctx.request, whole=True).where(Offer.id.in_(sorted(bids)))
+    return [
+        replace(
+            c,
+            price_per_card_hour=bids[c.offer_id][1],
+            payload=(*c.payload[:2], bids[c.offer_id][0]),
+        )
+        for c in await _load_page(session, ctx, stmt)
+    ]
 
 
 def _effective_order(m: MatchOut) -> tuple[bool, Decimal]:
@@ -591,9 +655,13 @@ async def _top_single_by_effective(
 
 
 async def match_for_offers(
-    session: AsyncSession, request: ComputeRequest, parts: Sequence[tuple[str, int]]
+    session: AsyncSession,
+    request: ComputeRequest,
+    parts: Sequence[tuple[str, int]],
+    bid: tuple[str, Decimal] | None = None,
 ) -> tuple[MatchContext, MatchOut]:
-    """Re-derive one match (single, or a split over `parts` of (offer_id, cards)) as of now."""
+    """Re-derive one match (single, or a split over `parts` of (offer_id, cards)) as of now.
+    `bid`: (bid id, price) a single match is priced at instead of the list price."""
     if request.status != RequestStatus.open:
         raise Conflict(f"compute request {request.id} is {request.status}")
     ctx = await build_context(session, request)
@@ -612,6 +680,10 @@ async def match_for_offers(
     if whole:
         top = engine.TopK(ctx.want(), 1, max_rate=ctx.max_rate, price=ctx.price)
         candidate = found[offer_ids[0]]
+        if bid is not None:
+            candidate = replace(
+                candidate, price_per_card_hour=bid[1], payload=(*candidate.payload[:2], bid[0])
+            )
         top.consider(candidate, top.bound(candidate)[1])
         if not top.best:
             raise NoCapacity(
@@ -723,10 +795,11 @@ def _per_card_hour(amount: Decimal, cards: int, hours: int) -> Decimal:
 def single_out(ctx: MatchContext, m: engine.Match) -> MatchOut:
     c = m.candidate
     result: SubsidyResult = m.subsidy
-    free_trial_hours, free_migration = c.payload
+    free_trial_hours, free_migration = c.payload[:2]
     return MatchOut(
         offer_id=c.offer_id,
         provider_id=c.provider_id,
+        bid_id=_bid_of(c),
         accelerator_id=c.accelerator_id,
         domestic=c.domestic,
         cards=m.cards,
@@ -760,7 +833,7 @@ def split_out(ctx: MatchContext, s: engine.SplitMatch) -> MatchOut:
     parts = []
     for p in s.parts:
         result: SubsidyResult = p.subsidy
-        free_trial_hours, free_migration = p.candidate.payload
+        free_trial_hours, free_migration = p.candidate.payload[:2]
         parts.append(
             MatchPart(
                 offer_id=p.candidate.offer_id,

@@ -2,6 +2,7 @@
 
 from app.models.api_key import ApiKey
 from app.models.audit import AuditEntry
+from app.models.bid import Bid
 from app.models.catalog import Accelerator
 from app.models.compute_request import ComputeRequest
 from app.models.enterprise import CapRelaxation, Enterprise
@@ -24,6 +25,7 @@ __all__ = [
     "Accelerator",
     "ApiKey",
     "AuditEntry",
+    "Bid",
     "BudgetUsage",
     "CapRelaxation",
     "ComputeRequest",

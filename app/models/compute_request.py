@@ -27,6 +27,9 @@ class ComputeRequest(Timestamps, Base):
     region_prefixes: Mapped[list[str]] = mapped_column(JSON, default=list)
     allow_split: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # Whether providers may bid on it, and until when (default: latest_start).
+    accept_bids: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    bids_close_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # How matches are ranked: "net_amount" or "net_per_effective_card_hour".
     rank_by: Mapped[str] = mapped_column(
         String(32), default="net_amount", server_default="net_amount"

@@ -17,7 +17,7 @@ class QuotePartIn(BaseModel):
 
 
 class QuoteCreate(BaseModel):
-    """Pin one match: a single offer (`offer_id`) or a split match's `parts`."""
+    """Pin one match: a single offer (`offer_id`), a split match's `parts`, or a bid."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -34,11 +34,14 @@ class QuoteCreate(BaseModel):
     request_id: str = Field(min_length=1, max_length=40)
     offer_id: str | None = Field(None, min_length=1, max_length=40)
     parts: list[QuotePartIn] | None = Field(None, min_length=2, max_length=50)
+    bid_id: str | None = Field(
+        None, min_length=1, max_length=40, description="A live bid on this request"
+    )
 
     @model_validator(mode="after")
     def _one_shape(self) -> "QuoteCreate":
-        if (self.offer_id is None) == (self.parts is None):
-            raise ValueError("give either offer_id or parts (a split match), not both")
+        if sum(x is not None for x in (self.offer_id, self.parts, self.bid_id)) != 1:
+            raise ValueError("give one of offer_id, parts (a split match) or bid_id")
         return self
 
 

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.bids import service as bid_service
 from app.config import Settings
 from app.core import audit
 from app.core.db import Database, Statement, Transaction, row_values, transient
@@ -79,12 +80,17 @@ async def create_quote(
             f"this enterprise already holds {open_quotes} open quotes (limit "
             f"{settings.max_open_quotes_per_enterprise}); order or let some expire"
         )
-    parts = (
-        [(payload.offer_id, request.cards)]
-        if payload.offer_id is not None
-        else [(p.offer_id, p.cards) for p in payload.parts or []]
-    )
-    ctx, match = await matching.match_for_offers(session, request, parts)
+    bid = None
+    if payload.bid_id is not None:
+        # A quote on a bid is priced at the bid; the subsidy is worked out on that price.
+        found = await bid_service.live_bid(session, request.id, payload.bid_id)
+        bid = (found.id, found.price_per_card_hour)
+        parts = [(found.offer_id, request.cards)]
+    elif payload.offer_id is not None:
+        parts = [(payload.offer_id, request.cards)]
+    else:
+        parts = [(p.offer_id, p.cards) for p in payload.parts or []]
+    ctx, match = await matching.match_for_offers(session, request, parts, bid)
     if request.max_net_budget is not None and match.net_amount > request.max_net_budget:
         raise Conflict(
             f"the net amount {match.net_amount} exceeds the request's max_net_budget "

@@ -102,6 +102,12 @@ class ComputeRequestCreate(BaseModel):
     allow_split: StrictBool = Field(
         False, description="May several offers of the same accelerator model serve it together"
     )
+    accept_bids: StrictBool = Field(
+        False, description="Providers may answer with bids (GET /v1/open-requests)"
+    )
+    bids_close_at: AwareDatetime | None = Field(
+        None, description="When bidding ends; default latest_start, and never after it"
+    )
     rank_by: RankBy = Field(
         RankBy.net_amount,
         description="net_amount: cheapest net first; net_per_effective_card_hour: cheapest "
@@ -118,6 +124,14 @@ class ComputeRequestCreate(BaseModel):
         max_length=len(SoftwareStack),
         description="Only offers running any of these stacks; empty: any",
     )
+
+    @field_validator("bids_close_at")
+    @classmethod
+    def _bids_close_in_time(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        latest = info.data.get("latest_start")
+        if value is not None and latest is not None and value > latest:
+            raise ValueError("bids_close_at must not be after latest_start")
+        return value
 
     @field_validator("software_stacks")
     @classmethod
@@ -217,6 +231,8 @@ class ComputeRequestOut(BaseModel):
     max_net_budget: Money | None
     region_prefixes: list[str]
     allow_split: bool
+    accept_bids: bool = False
+    bids_close_at: datetime | None = None
     rank_by: RankBy = RankBy.net_amount
     min_cards_per_node: int | None = None
     interconnect: Interconnect | None = None

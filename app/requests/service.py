@@ -45,6 +45,8 @@ def snapshot(r: ComputeRequest) -> dict[str, Any]:
         "max_net_budget": None if r.max_net_budget is None else format_money(r.max_net_budget),
         "region_prefixes": list(r.region_prefixes),
         "allow_split": r.allow_split,
+        "accept_bids": r.accept_bids,
+        "bids_close_at": None if r.bids_close_at is None else r.bids_close_at.isoformat(),
         "rank_by": r.rank_by,
         "min_cards_per_node": r.min_cards_per_node,
         "interconnect": r.interconnect,
@@ -158,6 +160,10 @@ async def create_request(
         max_net_budget=payload.max_net_budget,
         region_prefixes=list(payload.region_prefixes),
         allow_split=payload.allow_split,
+        accept_bids=payload.accept_bids,
+        bids_close_at=(payload.bids_close_at or payload.latest_start).astimezone(UTC)
+        if payload.accept_bids
+        else None,
         rank_by=payload.rank_by.value,
         min_cards_per_node=payload.min_cards_per_node,
         interconnect=None if payload.interconnect is None else payload.interconnect.value,

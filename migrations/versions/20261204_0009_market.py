@@ -77,6 +77,10 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("compute_requests", schema=None) as batch_op:
         batch_op.add_column(
+            sa.Column("accept_bids", sa.Boolean(), server_default=sa.text("false"), nullable=False)
+        )
+        batch_op.add_column(sa.Column("bids_close_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(
             sa.Column("rank_by", sa.String(length=32), server_default="net_amount", nullable=False)
         )
         batch_op.add_column(sa.Column("min_cards_per_node", sa.Integer(), nullable=True))
@@ -86,15 +90,61 @@ def upgrade() -> None:
             sa.Column("software_stacks", sa.JSON(), server_default=sa.text("'[]'"), nullable=False)
         )
 
+    op.create_table(
+        "bids",
+        sa.Column("id", sa.String(length=40), nullable=False),
+        sa.Column("request_id", sa.String(length=40), nullable=False),
+        sa.Column("offer_id", sa.String(length=40), nullable=False),
+        sa.Column("provider_id", sa.String(length=40), nullable=False),
+        sa.Column("price_per_card_hour", sa.BigInteger(), nullable=False),
+        sa.Column("valid_until", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(["offer_id"], ["offers.id"], name=op.f("fk_bids_offer_id_offers")),
+        sa.ForeignKeyConstraint(
+            ["provider_id"], ["providers.id"], name=op.f("fk_bids_provider_id_providers")
+        ),
+        sa.ForeignKeyConstraint(
+            ["request_id"],
+            ["compute_requests.id"],
+            name=op.f("fk_bids_request_id_compute_requests"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bids")),
+    )
+    op.create_index(
+        "ix_bids_request", "bids", ["request_id", "status", "valid_until"], unique=False
+    )
+    op.create_index(
+        "ux_bids_live",
+        "bids",
+        ["request_id", "offer_id"],
+        unique=True,
+        postgresql_where=sa.text("status = 'live'"),
+        sqlite_where=sa.text("status = 'live'"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ux_bids_live", table_name="bids")
+    op.drop_index("ix_bids_request", table_name="bids")
+    op.drop_table("bids")
     # ALTER TABLE … DROP COLUMN on both databases (SQLite 3.35+), not batch mode: batch
     # mode rebuilds a table, and on SQLite a rebuilt accelerators or offers table is
     # dropped first, which the foreign keys of a market's rows refuse.
     for table, columns in (
         (
             "compute_requests",
-            ("software_stacks", "network", "interconnect", "min_cards_per_node", "rank_by"),
+            (
+                "software_stacks",
+                "network",
+                "interconnect",
+                "min_cards_per_node",
+                "rank_by",
+                "bids_close_at",
+                "accept_bids",
+            ),
         ),
         (
             "offers",

@@ -4,6 +4,7 @@ body that is not JSON, and `instance`/`request_id` on the problems middlewares a
 
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -82,10 +83,10 @@ async def test_search_refuses_what_it_cannot_do(client: AsyncClient) -> None:
     provider = await create_provider(client)
     await create_offer(client, provider)
     resp = await client.get(
-        "/v1/offers", params={"sort": "price", "gpu_ram": "80"}, headers=OPERATOR
+        "/v1/offers", params={"order_by": "price", "gpu_ram": "80"}, headers=OPERATOR
     )
     body = assert_problem(resp, 422)
-    assert error_locs(body) == [["query", "gpu_ram"]]
+    assert error_locs(body) == [["query", "gpu_ram"], ["query", "order_by"]]
     assert "accelerator_id" in body["errors"][0]["msg"]  # what it takes instead
     # `sort` is a parameter it takes (market.md), but not with a key it does not know.
     resp = await client.get("/v1/offers", params={"sort": "price"}, headers=OPERATOR)
@@ -225,6 +226,25 @@ async def create_each(client: AsyncClient, operation_id: str) -> tuple[Any, str]
     if operation_id == "create_subsidy_program":
         resp = await client.post("/v1/subsidy-programs", json=district_program(), headers=OPERATOR)
         return resp, "/v1/subsidy-programs/xihu-compute-2026"
+    if operation_id == "place_bid":
+        provider, offer, enterprise = await _market(client)
+        request = await create_request(
+            client,
+            enterprise,
+            accept_bids=True,
+            earliest_start=(datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            latest_start=(datetime.now(UTC) + timedelta(days=2)).isoformat(),
+        )
+        resp = await client.post(
+            f"/v1/compute-requests/{request['id']}/bids",
+            json={
+                "offer_id": offer["id"],
+                "price_per_card_hour": offer["price_per_card_hour"],
+                "valid_until": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            },
+            headers=bearer(provider["api_key"]),
+        )
+        return resp, f"/v1/bids/{resp.json().get('id')}"
     raise AssertionError(f"no test creates through {operation_id}: add it here")
 
 

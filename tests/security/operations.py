@@ -199,6 +199,27 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/compute-requests/{request_id}/matches"): Op(
         frozenset({"enterprise_a"}), ids=request_id
     ),
+    # bids: providers answer open requests; the enterprise sees its request's bids.
+    ("GET", "/v1/open-requests"): Op(PROVIDERS),
+    ("POST", "/v1/compute-requests/{request_id}/bids"): Op(
+        frozenset({"provider_a"}),
+        ids=request_id,
+        body=lambda w: {
+            "offer_id": w.offer_a["id"],
+            "price_per_card_hour": "10.00",
+            "valid_until": "2099-01-01T00:00:00+00:00",
+        },
+    ),
+    ("GET", "/v1/compute-requests/{request_id}/bids"): Op(
+        frozenset({"enterprise_a", "provider_a", "provider_b"}), ids=request_id
+    ),
+    ("GET", "/v1/bids/{bid_id}"): Op(
+        frozenset({"provider_a", "enterprise_a"}),
+        ids=lambda w: {"bid_id": "bid_01a2014889fc69da7c85d34c641c"},
+    ),
+    ("DELETE", "/v1/bids/{bid_id}"): Op(
+        frozenset({"provider_a"}), ids=lambda w: {"bid_id": "bid_01a2014889fc69da7c85d34c641c"}
+    ),
     ("POST", "/v1/quotes"): Op(
         ENTERPRISES,
         body=lambda w: {"request_id": w.request_a["id"], "offer_id": w.offer_a["id"]},

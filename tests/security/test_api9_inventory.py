@@ -16,13 +16,22 @@ from tests.security.operations import document_operations
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 # Served, but not API operations: the docs pages and their assets, the document
-# itself, and Prometheus metrics (README: Metrics). Each is tested elsewhere.
+# itself, Prometheus metrics (README: Metrics) and the web console's pages and style
+# sheet (tests/console, tests/security/test_console.py). Each is tested elsewhere.
 NOT_API = {
     ("GET", "/openapi.json"),
     ("GET", "/docs"),
     ("GET", "/redoc"),
     ("GET", "/metrics"),
     ("MOUNT", "/static-docs"),
+    ("GET", "/console/"),
+    ("GET", "/console/login"),
+    ("POST", "/console/login"),
+    ("POST", "/console/logout"),
+    ("GET", "/console/market"),
+    ("GET", "/console/programs/{program_id}"),
+    ("GET", "/console/programs/{program_id}/export.csv"),
+    ("MOUNT", "/console/static"),
 }
 
 

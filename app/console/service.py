@@ -1,0 +1,654 @@
+"""What the console's pages show, read from the app's own tables and services.
+
+Sums are done by the database (grouped by program, day, district, origin...), so a page
+reads a few hundred rows whatever the year's volume.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from sqlalchemy import Float, and_, case, cast, func, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.console.session import ConsoleUser
+from app.core.db import Base, MoneyFen
+from app.core.money import ZERO
+from app.core.timeutil import SHANGHAI
+from app.demo import HANGZHOU_DISTRICTS, OTHER_ZHEJIANG
+from app.ledger import service as ledger
+from app.models import (
+    Accelerator,
+    Enterprise,
+    LedgerEntry,
+    Offer,
+    Order,
+    OrderPart,
+    Provider,
+    SubsidyProgram,
+)
+
+FEN = Decimal("0.01")
+DISTRICTS = {**HANGZHOU_DISTRICTS, **OTHER_ZHEJIANG}
+TOP_ENTERPRISES = 10
+
+
+# Dialect-aware pieces --------------------------------------------------------------
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def local_day(session: AsyncSession, column: Any) -> ColumnElement[Any]:
+    """The calendar day of an instant column in Asia/Shanghai."""
+    if _dialect(session) == "sqlite":
+        # Stored as UTC wall time; Shanghai keeps no daylight saving (UTC+8 all year).
+        return func.date(column, "+8 hours")
+    return func.date(func.timezone("Asia/Shanghai", column))
+
+
+def hours_between(session: AsyncSession, start: Any, end: Any) -> ColumnElement[Any]:
+    if _dialect(session) == "sqlite":
+        return func.round((func.julianday(end) - func.julianday(start)) * 24)
+    return func.round(cast(func.extract("epoch", end - start), Float) / 3600)
+
+
+def money_sum(expr: Any) -> ColumnElement[Decimal]:
+    """Σ of fen, read back as yuan (a Decimal) on every backend."""
+    return type_coerce(func.sum(expr), MoneyFen)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def district_name(code: str) -> str:
+    return DISTRICTS.get(code, code)
+
+
+def claims_enabled() -> bool:
+    """Whether the app keeps voucher claims (the claims pages and figures)."""
+    import importlib.util
+
+    return importlib.util.find_spec("app.claims") is not None
+
+
+# Programs and their burn -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RateTierView:
+    rate: Decimal
+    when: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Burn:
+    """Cumulative reserved + settled at the end of each week of the year (week 0 starts
+    on 1 January), up to the week of `today`; the projection's end-of-year figure and the
+    day it meets the budget, if it does within the year."""
+
+    year: int
+    weekly: list[Decimal]
+    budget: Decimal | None
+    projected_year_end: Decimal | None
+    meets_budget_on: date | None
+    weeks_in_year: int
+
+
+@dataclass
+class ProgramView:
+    id: str
+    name: str
+    status: str
+    level: str
+    rates: list[RateTierView]
+    budget: Decimal | None
+    reserved: Decimal = ZERO
+    settled: Decimal = ZERO
+    # Filled in from the voucher claims once the program has any (None: not tracked).
+    claimed: Decimal | None = None
+    approved: Decimal | None = None
+    paid: Decimal | None = None
+    funding: list[tuple[str, Decimal]] = field(default_factory=list)
+    burn: Burn | None = None
+
+    @property
+    def used(self) -> Decimal:
+        return self.reserved + self.settled
+
+    @property
+    def remaining(self) -> Decimal | None:
+        return None if self.budget is None else self.budget - self.used
+
+
+def funding_of(row: SubsidyProgram) -> list[tuple[str, Decimal]]:
+    """The program's payers and their shares (claims.md `funding`); by default the
+    program alone pays everything."""
+    value: Any = getattr(row, "funding", None)
+    if value:
+        return [(str(f["payer"]), Decimal(str(f["share"]))) for f in value]
+    return [(row.id, Decimal("1.00"))]
+
+
+async def visible_programs(session: AsyncSession, user: ConsoleUser) -> list[SubsidyProgram]:
+    stmt = select(SubsidyProgram).order_by(SubsidyProgram.id)
+    if user.program_ids is not None:
+        stmt = stmt.where(SubsidyProgram.id.in_(sorted(user.program_ids)))
+    return list((await session.scalars(stmt)).all())
+
+
+def _view(row: SubsidyProgram) -> ProgramView:
+    return ProgramView(
+        id=row.id,
+        name=row.name,
+        status=row.status,
+        level=row.level,
+        rates=[RateTierView(Decimal(str(t["rate"])), dict(t.get("when") or {})) for t in row.rates],
+        budget=row.annual_budget,
+        funding=funding_of(row),
+    )
+
+
+async def daily_use(
+    session: AsyncSession, year: int, program_ids: Sequence[str]
+) -> dict[str, dict[date, Decimal]]:
+    """program id -> day (Asia/Shanghai, of the entry's writing) -> reserve − release."""
+    if not program_ids:
+        return {}
+    day = local_day(session, LedgerEntry.created_at)
+    signed = case(
+        (LedgerEntry.kind == "reserve", LedgerEntry.amount),
+        (LedgerEntry.kind == "release", -LedgerEntry.amount),
+        else_=0,
+    )
+    rows = await session.execute(
+        select(LedgerEntry.program_id, day, money_sum(signed))
+        .where(LedgerEntry.year == year, LedgerEntry.program_id.in_(list(program_ids)))
+        .group_by(LedgerEntry.program_id, day)
+    )
+    out: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for program_id, on, amount in rows:
+        out[program_id][_as_date(on)] = amount or ZERO
+    return out
+
+
+def burn(year: int, days: dict[date, Decimal], budget: Decimal | None, today: date) -> Burn:
+    """The weekly cumulative use and its straight-line projection (pure: tested alone)."""
+    first = date(year, 1, 1)
+    last = date(year, 12, 31)
+    weeks_in_year = (last - first).days // 7 + 1
+    if today < first:
+        upto = -1
+    else:
+        upto = (min(today, last) - first).days // 7
+    weekly_net = [ZERO] * weeks_in_year
+    for on, amount in days.items():
+        # An entry written before the year (an order placed in December for January)
+        # counts in the first week; after it, in the last.
+        week = min(max((on - first).days // 7, 0), weeks_in_year - 1)
+        weekly_net[week] += amount
+    cumulative: list[Decimal] = []
+    running = ZERO
+    for week in range(upto + 1):
+        running += weekly_net[week]
+        cumulative.append(running)
+    projected: Decimal | None = None
+    meets: date | None = None
+    if first <= today <= last and running > 0:
+        elapsed = (today - first).days + 1
+        per_day = running / elapsed
+        total_days = (last - first).days + 1
+        projected = (per_day * total_days).quantize(FEN, rounding=ROUND_DOWN)
+        if budget is not None and budget > 0:
+            if running >= budget:
+                meets = today
+            else:
+                day_index = int((budget / per_day).to_integral_value(rounding="ROUND_CEILING"))
+                if day_index <= total_days:
+                    meets = first + timedelta(days=day_index - 1)
+    return Burn(year, cumulative, budget, projected, meets, weeks_in_year)
+
+
+async def programs_overview(
+    session: AsyncSession, user: ConsoleUser, year: int, today: date
+) -> list[ProgramView]:
+    rows = await visible_programs(session, user)
+    views = [_view(r) for r in rows]
+    ids = [v.id for v in views]
+    balances = await ledger.program_balances(session, year, ids) if ids else {}
+    days = await daily_use(session, year, ids)
+    for view in views:
+        balance = balances.get(view.id, ledger.Balance())
+        view.reserved, view.settled = balance.reserved, balance.settled
+        view.burn = burn(year, days.get(view.id, {}), view.budget, today)
+    await _add_claim_figures(session, views, year)
+    return views
+
+
+async def _add_claim_figures(session: AsyncSession, views: list[ProgramView], year: int) -> None:
+    """Claimed, approved and paid per program and year, where the app keeps voucher
+    claims: approved and paid are the ledger's `approve` and `disburse` entries,
+    claimed the amounts of the claims not rejected."""
+    claims_table = Base.metadata.tables.get("voucher_claims")
+    if claims_table is None or not views:
+        return
+    ids = [v.id for v in views]
+    sums = await session.execute(
+        select(LedgerEntry.program_id, LedgerEntry.kind, money_sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.year == year,
+            LedgerEntry.program_id.in_(ids),
+            LedgerEntry.kind.in_(("approve", "disburse")),
+        )
+        .group_by(LedgerEntry.program_id, LedgerEntry.kind)
+    )
+    found: dict[tuple[str, str], Decimal] = {(p, k): a or ZERO for p, k, a in sums}
+    claimed: dict[str, Decimal | None] = dict(
+        (
+            await session.execute(
+                select(claims_table.c.program_id, money_sum(claims_table.c.amount))
+                .where(
+                    claims_table.c.year == year,
+                    claims_table.c.program_id.in_(ids),
+                    claims_table.c.status != "rejected",
+                )
+                .group_by(claims_table.c.program_id)
+            )
+        ).all()
+    )
+    for view in views:
+        view.claimed = claimed.get(view.id) or ZERO
+        view.approved = found.get((view.id, "approve"), ZERO)
+        view.paid = found.get((view.id, "disburse"), ZERO)
+
+
+# A program's report ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One row of a breakdown: what its key used and settled, over how many enterprises
+    and card-hours."""
+
+    key: str
+    label: str
+    used: Decimal
+    settled: Decimal
+    card_hours: int = 0
+    enterprises: int = 0
+
+
+@dataclass(frozen=True)
+class TopEnterprise:
+    id: str
+    name: str
+    credit_code: str
+    region_code: str
+    used: Decimal
+    settled: Decimal
+
+
+@dataclass
+class ProgramReport:
+    program: ProgramView
+    year: int
+    by_district: list[Slice]
+    by_origin: list[Slice]
+    by_payer: list[Slice]
+    top: list[TopEnterprise]
+
+
+def _fen(value: Decimal | None) -> Decimal:
+    return value or ZERO
+
+
+async def program_report(
+    session: AsyncSession, user: ConsoleUser, program_id: str, year: int, today: date
+) -> ProgramReport | None:
+    """The report of claims.md for one program and year, or None when the program does
+    not exist or is not the user's to see."""
+    if not user.may_see(program_id):
+        return None
+    row = await session.get(SubsidyProgram, program_id)
+    if row is None:
+        return None
+    view = _view(row)
+    balance = (await ledger.program_balances(session, year, [program_id])).get(
+        program_id, ledger.Balance()
+    )
+    view.reserved, view.settled = balance.reserved, balance.settled
+    view.burn = burn(
+        year, (await daily_use(session, year, [program_id])).get(program_id, {}), view.budget, today
+    )
+    await _add_claim_figures(session, [view], year)
+
+    amount = LedgerEntry.amount
+    per_part = (
+        select(
+            LedgerEntry.part_id.label("part_id"),
+            LedgerEntry.enterprise_id.label("enterprise_id"),
+            money_sum(
+                case(
+                    (LedgerEntry.kind == "reserve", amount),
+                    (LedgerEntry.kind == "release", -amount),
+                    else_=0,
+                )
+            ).label("used"),
+            money_sum(case((LedgerEntry.kind == "settle", amount), else_=0)).label("settled"),
+        )
+        .where(LedgerEntry.program_id == program_id, LedgerEntry.year == year)
+        .group_by(LedgerEntry.part_id, LedgerEntry.enterprise_id)
+        .subquery()
+    )
+    # One read: per enterprise and hardware origin, what was used, settled and how many
+    # card-hours; the district, origin and top-enterprise breakdowns are its sums.
+    hours = hours_between(session, OrderPart.start, OrderPart.end)
+    rows = (
+        await session.execute(
+            select(
+                Enterprise.id,
+                Enterprise.name,
+                Enterprise.unified_social_credit_code,
+                Enterprise.region_code,
+                Offer.domestic,
+                money_sum(per_part.c.used),
+                money_sum(per_part.c.settled),
+                func.sum(case((OrderPart.holding, OrderPart.cards * hours), else_=0)),
+            )
+            .join(Enterprise, Enterprise.id == per_part.c.enterprise_id)
+            .join(OrderPart, OrderPart.id == per_part.c.part_id)
+            .join(Offer, Offer.id == OrderPart.offer_id)
+            .group_by(
+                Enterprise.id,
+                Enterprise.name,
+                Enterprise.unified_social_credit_code,
+                Enterprise.region_code,
+                Offer.domestic,
+            )
+        )
+    ).all()
+    districts: dict[str, list[Any]] = {}
+    origins: dict[bool, list[Any]] = {True: [ZERO, ZERO, 0, set()], False: [ZERO, ZERO, 0, set()]}
+    enterprises: dict[str, list[Any]] = {}
+    for ent_id, name, code, region, domestic, used, settled, card_hours in rows:
+        used, settled = used or ZERO, settled or ZERO
+        d = districts.setdefault(region, [ZERO, ZERO, set()])
+        d[0] += used
+        d[1] += settled
+        d[2].add(ent_id)
+        o = origins[bool(domestic)]
+        o[0] += used
+        o[1] += settled
+        o[2] += int(card_hours or 0)
+        o[3].add(ent_id)
+        e = enterprises.setdefault(ent_id, [name, code, region, ZERO, ZERO])
+        e[3] += used
+        e[4] += settled
+    by_district = sorted(
+        (
+            Slice(code, district_name(code), u, s, enterprises=len(ids))
+            for code, (u, s, ids) in districts.items()
+        ),
+        key=lambda x: (-x.used, x.key),
+    )
+    by_origin = [
+        Slice(
+            key,
+            key,
+            origins[flag][0],
+            origins[flag][1],
+            card_hours=origins[flag][2],
+            enterprises=len(origins[flag][3]),
+        )
+        for key, flag in (("domestic", True), ("non_domestic", False))
+    ]
+    by_payer = split_by_funding(view.funding, view.used, view.settled)
+    ranked = sorted(
+        ((ent_id, *e) for ent_id, e in enterprises.items() if e[3] > 0),
+        key=lambda r: (-r[4], r[0]),
+    )[:TOP_ENTERPRISES]
+    top = [TopEnterprise(i, n, c, r, u, s) for i, n, c, r, u, s in ranked]
+    return ProgramReport(view, year, by_district, by_origin, by_payer, top)
+
+
+def split_by_funding(
+    funding: Sequence[tuple[str, Decimal]], used: Decimal, settled: Decimal
+) -> list[Slice]:
+    """Each payer's share, rounded down to the fen, the remainder to the first payer
+    (as disbursements are split, claims.md)."""
+
+    def split(total: Decimal) -> list[Decimal]:
+        parts = [(total * share).quantize(FEN, rounding=ROUND_DOWN) for _, share in funding]
+        if parts:
+            parts[0] += total - sum(parts, ZERO)
+        return parts
+
+    used_parts, settled_parts = split(used), split(settled)
+    return [
+        Slice(payer, f"{payer}", u, s, card_hours=0)
+        for (payer, _), u, s in zip(funding, used_parts, settled_parts, strict=True)
+    ]
+
+
+# The market ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    accelerator_id: str
+    name: str
+    domestic: bool
+    offers: int
+    min: Decimal | None
+    median: Decimal | None
+    p90: Decimal | None
+    orders: int
+    card_hours: int
+    median_paid: Decimal | None
+    weekly_median: list[Decimal | None]
+
+
+@dataclass(frozen=True)
+class FlaggedOffer:
+    offer_id: str
+    provider_name: str
+    accelerator_id: str
+    price: Decimal
+    median: Decimal
+
+    @property
+    def ratio(self) -> Decimal:
+        return (self.price / self.median).quantize(FEN, rounding=ROUND_DOWN)
+
+
+@dataclass(frozen=True)
+class MonthShare:
+    month: str
+    domestic_card_hours: int
+    total_card_hours: int
+
+    @property
+    def share(self) -> Decimal | None:
+        if not self.total_card_hours:
+            return None
+        return (Decimal(self.domestic_card_hours) / self.total_card_hours).quantize(
+            Decimal("0.001"), rounding=ROUND_DOWN
+        )
+
+
+@dataclass
+class MarketView:
+    index: list[IndexRow]
+    week_starts: list[date]
+    domestic_share: list[MonthShare]
+    flagged: list[FlaggedOffer]
+    flag_ratio: Decimal
+
+
+def percentile(sorted_values: Sequence[Decimal], q: Decimal) -> Decimal | None:
+    """The nearest-rank percentile of sorted values (the median of an even count is the
+    mean of the middle two)."""
+    n = len(sorted_values)
+    if not n:
+        return None
+    if q == Decimal("0.5"):
+        mid = n // 2
+        if n % 2:
+            return sorted_values[mid]
+        return ((sorted_values[mid - 1] + sorted_values[mid]) / 2).quantize(FEN)
+    rank = max(1, int((q * n).to_integral_value(rounding="ROUND_CEILING")))
+    return sorted_values[rank - 1]
+
+
+def weighted_median(pairs: Iterable[tuple[Decimal, int]]) -> Decimal | None:
+    """The price at which half the card-hours were bought at or below it."""
+    ordered = sorted((p, w) for p, w in pairs if w > 0)
+    total = sum(w for _, w in ordered)
+    if not total:
+        return None
+    running = 0
+    for price, weight in ordered:
+        running += weight
+        if running * 2 >= total:
+            return price
+    return ordered[-1][0]  # pragma: no cover (the loop always returns)
+
+
+FLAG_RATIO = Decimal("1.5")
+INDEX_DAYS = 30
+CHART_WEEKS = 12
+SHARE_MONTHS = 12
+
+
+async def market_overview(session: AsyncSession, now: datetime) -> MarketView:
+    """The price index per accelerator (active offers of listed providers; orders of
+    the last 30 days), each one's card-hour-weighted median paid over the last 12 weeks,
+    the domestic share of contracted card-hours by month, and the offers priced above
+    1.5 × their accelerator's active-offer median."""
+    accelerators = {
+        a.id: a for a in (await session.scalars(select(Accelerator).order_by(Accelerator.id)))
+    }
+    offer_rows = (
+        await session.execute(
+            select(Offer.id, Offer.accelerator_id, Offer.price_per_card_hour, Provider.name)
+            .join(Provider, Provider.id == Offer.provider_id)
+            .where(Offer.status == "active", Provider.status == "listed")
+        )
+    ).all()
+    prices: dict[str, list[Decimal]] = defaultdict(list)
+    for _, accelerator_id, price, _ in offer_rows:
+        prices[accelerator_id].append(price)
+    for values in prices.values():
+        values.sort()
+    medians = {acc: percentile(v, Decimal("0.5")) for acc, v in prices.items()}
+
+    today = now.astimezone(SHANGHAI).date()
+    this_week = today - timedelta(days=today.weekday())
+    week_starts = [this_week - timedelta(weeks=CHART_WEEKS - 1 - i) for i in range(CHART_WEEKS)]
+    since_chart = datetime.combine(week_starts[0], datetime.min.time(), SHANGHAI)
+    since_index = now - timedelta(days=INDEX_DAYS)
+    since = min(since_chart.astimezone(UTC), since_index)
+
+    hours = hours_between(session, OrderPart.start, OrderPart.end)
+    day = local_day(session, Order.created_at)
+    placed = (
+        await session.execute(
+            select(
+                Offer.accelerator_id,
+                day,
+                OrderPart.price_per_card_hour,
+                func.sum(OrderPart.cards * hours),
+                func.count(func.distinct(OrderPart.order_id)),
+            )
+            .join(Order, Order.id == OrderPart.order_id)
+            .join(Offer, Offer.id == OrderPart.offer_id)
+            .where(Order.created_at >= since, OrderPart.holding)
+            .group_by(Offer.accelerator_id, day, OrderPart.price_per_card_hour)
+        )
+    ).all()
+    index_day = (since_index.astimezone(SHANGHAI)).date()
+    paid_30: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
+    orders_30: dict[str, int] = defaultdict(int)
+    weekly: dict[tuple[str, int], list[tuple[Decimal, int]]] = defaultdict(list)
+    for accelerator_id, on, price, ch, n in placed:
+        acc_key = str(accelerator_id)
+        on = _as_date(on)
+        weight = int(ch or 0)
+        if on >= index_day:
+            paid_30[acc_key].append((price, weight))
+            orders_30[acc_key] += int(n)
+        week = (on - week_starts[0]).days // 7
+        if 0 <= week < CHART_WEEKS:
+            weekly[(acc_key, week)].append((price, weight))
+
+    index = []
+    for acc_id in sorted(set(prices) | set(paid_30)):
+        acc = accelerators.get(acc_id)
+        values = prices.get(acc_id, [])
+        index.append(
+            IndexRow(
+                accelerator_id=acc_id,
+                name=f"{acc.vendor} {acc.model}" if acc else acc_id,
+                domestic=bool(acc and acc.domestic),
+                offers=len(values),
+                min=values[0] if values else None,
+                median=medians.get(acc_id),
+                p90=percentile(values, Decimal("0.9")),
+                orders=orders_30.get(acc_id, 0),
+                card_hours=sum(w for _, w in paid_30.get(acc_id, [])),
+                median_paid=weighted_median(paid_30.get(acc_id, [])),
+                weekly_median=[
+                    weighted_median(weekly.get((acc_id, w), [])) for w in range(CHART_WEEKS)
+                ],
+            )
+        )
+
+    flagged = []
+    for offer_id, accelerator_id, price, provider_name in offer_rows:
+        median = medians.get(accelerator_id)
+        if median and price > FLAG_RATIO * median:
+            flagged.append(FlaggedOffer(offer_id, provider_name, accelerator_id, price, median))
+    flagged.sort(key=lambda f: (-f.ratio, f.offer_id))
+    return MarketView(
+        index=index,
+        week_starts=week_starts,
+        domestic_share=await domestic_share(session, today),
+        flagged=flagged,
+        flag_ratio=FLAG_RATIO,
+    )
+
+
+async def domestic_share(session: AsyncSession, today: date) -> list[MonthShare]:
+    """Contracted card-hours (orders placed, not cancelled) of the last 12 months by the
+    month they were placed in, and the part on domestic hardware."""
+    first = date(today.year, today.month, 1)
+    for _ in range(SHARE_MONTHS - 1):
+        first = (first - timedelta(days=1)).replace(day=1)
+    since = datetime.combine(first, datetime.min.time(), SHANGHAI)
+    hours = hours_between(session, OrderPart.start, OrderPart.end)
+    day = local_day(session, Order.created_at)
+    rows = await session.execute(
+        select(day, Offer.domestic, func.sum(OrderPart.cards * hours))
+        .join(Order, Order.id == OrderPart.order_id)
+        .join(Offer, Offer.id == OrderPart.offer_id)
+        .where(and_(Order.created_at >= since, OrderPart.holding))
+        .group_by(day, Offer.domestic)
+    )
+    months: dict[str, list[int]] = {}
+    cursor = first
+    while cursor <= today:
+        months[cursor.strftime("%Y-%m")] = [0, 0]
+        cursor = (cursor + timedelta(days=32)).replace(day=1)
+    for on, domestic, ch in rows:
+        key = _as_date(on).strftime("%Y-%m")
+        if key in months:
+            months[key][1] += int(ch or 0)
+            if domestic:
+                months[key][0] += int(ch or 0)
+    return [MonthShare(m, d, t) for m, (d, t) in months.items()]
