@@ -420,7 +420,7 @@ def demo_data(
 @cli.command("check-invariants")
 def check_invariants() -> None:
     """Prove capacity and the voucher ledger consistent; exit 1 and say what is wrong if not."""
-    from app.ledger.invariants import check
+    from app.ops.invariants import check
 
     async def run() -> list[str]:
         db = _db()

@@ -33,13 +33,14 @@ from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.core.routing import ContractRoute
 from app.core.textguard import TextGuardMiddleware
 from app.enterprises.endpoints import router as enterprises_router
-from app.ledger.endpoints import router as ledger_router
 from app.matching.endpoints import router as matching_router
 from app.offers.endpoints import router as offers_router
+from app.ops.market import MarketCollector
 from app.orders.endpoints import router as orders_router
 from app.providers.endpoints import router as providers_router
 from app.requests.endpoints import router as requests_router
 from app.subsidies.endpoints import router as subsidies_router
+from app.subsidies.endpoints import usage_router as voucher_usage_router
 
 DESCRIPTION = """
 Compute-power matchmaking for Hangzhou and Zhejiang (算力撮合): a registry of
@@ -144,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bids_router,
         providers_router,
         enterprises_router,
-        ledger_router,
+        voucher_usage_router,
         subsidies_router,
         catalog_router,
         api_keys_router,
@@ -191,7 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(IdempotencyMiddleware, db=db, limiter=limiter)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app_metrics = metrics.install(app, settings, db)  # GET /metrics
+    app_metrics = metrics.install(app, settings, db, MarketCollector())  # GET /metrics
     if settings.cors_origins:
         # Closed unless configured: without origins, no CORS header is ever sent.
         app.add_middleware(

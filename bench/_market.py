@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
-from app.core.db import Database, begin_write
+from app.core.db import Database, begin_write, on_session
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import today_shanghai
@@ -165,7 +165,7 @@ async def build_registry(
     today = today_shanghai()
     async with db.sessionmaker() as session:
         catalog = {a.id: a for a in await session.scalars(select(Accelerator))}
-        programs = [s.program for s in await subsidy_service.load_programs(session)]
+        programs = [s.program for s in await subsidy_service.load_programs(on_session(session))]
     accelerators = {a: w for a, (_, _, w) in PRICE_BANDS.items() if a in catalog}
 
     provider_rows: list[dict[str, Any]] = []

@@ -6,6 +6,7 @@ from typing import Any
 from starlette.types import Scope, Send
 
 from app.core.errors import PROBLEM_JSON, TYPE_BASE
+from app.core.state import request_state
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -34,7 +35,7 @@ async def send_problem(
         "detail": detail,
         "instance": scope["path"],
     }
-    request_id = scope.get("state", {}).get("request_id")
+    request_id = request_state(scope).request_id
     if request_id:
         document["request_id"] = request_id
     document.update(fields or {})

@@ -14,6 +14,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.state import request_state
+
 logger = logging.getLogger("computematch.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -50,6 +52,9 @@ class AppError(Exception):
     status: ClassVar[int] = 400
     type: ClassVar[str] = "bad-request"
     title: ClassVar[str] = "Bad request"
+    # Which rule failed, for the conflicts a client tells apart (Problem.reason): one
+    # class per reason, so the reason is named where it is raised.
+    reason: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -63,7 +68,7 @@ class AppError(Exception):
         self.detail = detail
         self.errors = errors
         self.headers = headers
-        self.extra = extra
+        self.extra = {"reason": self.reason, **extra} if self.reason is not None else extra
 
 
 class Unauthorized(AppError):
@@ -139,7 +144,7 @@ def problem_response(
         body["errors"] = errors
     if request is not None:
         body["instance"] = request.url.path
-        request_id = getattr(request.state, "request_id", None)
+        request_id = request_state(request.scope).request_id
         if request_id:
             body["request_id"] = request_id
     if extra:

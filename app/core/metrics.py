@@ -6,8 +6,9 @@ recorded by the request-context middleware, which already knows each request's
 route template, status and duration (prometheus-fastapi-instrumentator, used
 before, matched every request against every route a second time: a third of
 the cost of a request that touches no database); the market figures (orders by
-status, subsidy reserved and settled by program) are read from the database at
-scrape time, so they are right however many worker processes serve the API.
+status, subsidy reserved and settled by program: `app.ops.market`, handed in by the
+app) are read from the database at scrape time, so they are right however many
+worker processes serve the API.
 With several workers, set PROMETHEUS_MULTIPROC_DIR (an empty directory shared
 by the workers, emptied at each start) and each scrape adds up every worker's
 request and latency figures.
@@ -16,8 +17,7 @@ request and latency figures.
 import asyncio
 import hmac
 import os
-from collections.abc import Iterable, Iterator
-from decimal import Decimal
+from typing import Protocol
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import (
@@ -28,95 +28,29 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
-from sqlalchemy import func, select
+from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.core.db import Database
 from app.core.errors import Unauthorized
-from app.core.timeutil import today_shanghai
-from app.ledger import service as ledger
-from app.models import Order, SubsidyProgram
 
-ORDER_STATUSES = ("reserved", "completed", "cancelled")
 MATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-class MarketCollector:
-    """Orders by status and subsidy by program, as last read from the database."""
+class MarketFigures(Collector, Protocol):
+    """Figures read from the database at each scrape (the domains', `app.ops.market`)."""
 
-    def __init__(self) -> None:
-        self.orders: dict[str, int] = dict.fromkeys(ORDER_STATUSES, 0)
-        self.year = today_shanghai().year
-        self.reserved: dict[str, Decimal] = {}
-        self.settled: dict[str, Decimal] = {}
-        self.budgets: dict[str, Decimal] = {}
-
-    async def refresh(self, session: AsyncSession) -> None:
-        rows = await session.execute(select(Order.status, func.count()).group_by(Order.status))
-        orders = dict.fromkeys(ORDER_STATUSES, 0)
-        for status, count in rows:
-            orders[status] = count
-        year = today_shanghai().year
-        programs = (
-            await session.execute(select(SubsidyProgram.id, SubsidyProgram.annual_budget))
-        ).all()
-        balances = await ledger.program_balances(session, year)
-        zero = Decimal("0.00")
-        self.orders = orders
-        self.year = year
-        self.reserved = {p: balances[p].reserved if p in balances else zero for p, _ in programs}
-        self.settled = {p: balances[p].settled if p in balances else zero for p, _ in programs}
-        self.budgets = {p: budget for p, budget in programs if budget is not None}
-
-    def describe(self) -> Iterable[Metric]:
-        return list(self._families())
-
-    def collect(self) -> Iterable[Metric]:
-        return list(self._families())
-
-    def _families(self) -> Iterator[Metric]:
-        orders = GaugeMetricFamily(
-            "computematch_orders", "Orders in the database by status", labels=["status"]
-        )
-        for status, count in sorted(self.orders.items()):
-            orders.add_metric([status], count)
-        yield orders
-        year = str(self.year)
-        for name, doc, values in (
-            (
-                "computematch_subsidy_reserved_yuan",
-                "Subsidy reserved for orders not yet settled, this year (CNY), by program",
-                self.reserved,
-            ),
-            (
-                "computematch_subsidy_settled_yuan",
-                "Subsidy settled on completed orders, this year (CNY), by program",
-                self.settled,
-            ),
-        ):
-            family = GaugeMetricFamily(name, doc, labels=["program_id", "year"])
-            for program_id, amount in sorted(values.items()):
-                family.add_metric([program_id, year], float(amount))
-            yield family
-        budgets = GaugeMetricFamily(
-            "computematch_subsidy_annual_budget_yuan",
-            "A program's annual budget (CNY); programs without one are left out",
-            labels=["program_id"],
-        )
-        for program_id, amount in sorted(self.budgets.items()):
-            budgets.add_metric([program_id], float(amount))
-        yield budgets
+    async def refresh(self, session: AsyncSession) -> None: ...
 
 
 class Metrics:
     """One app's registry and the metrics it observes itself."""
 
-    def __init__(self) -> None:
+    def __init__(self, market: MarketFigures) -> None:
         self.registry = CollectorRegistry()
-        self.market = MarketCollector()
+        self.market = market
         self.registry.register(self.market)
         self.match_latency = Histogram(
             "computematch_match_duration_seconds",
@@ -162,10 +96,10 @@ class Metrics:
             return generate_latest(registry)
 
 
-def install(app: FastAPI, settings: Settings, db: Database) -> Metrics:
+def install(app: FastAPI, settings: Settings, db: Database, market: MarketFigures) -> Metrics:
     """Create the app's metrics; when enabled, serve GET /metrics (the request-context
-    middleware counts the requests)."""
-    app_metrics = Metrics()
+    middleware counts the requests, `market` reads its figures at each scrape)."""
+    app_metrics = Metrics(market)
     app.state.metrics = app_metrics
     if not settings.metrics_enabled:
         return app_metrics

@@ -29,7 +29,8 @@ from app.core import dberrors
 from app.core.asgi import header, send_problem
 from app.core.context import reset_request_id, set_request_id
 from app.core.db import STATEMENT_ERRORS, Database, Statement, StatementRunner
-from app.core.ratelimit import COUNTED, Counted, Hit, RateLimiter
+from app.core.ratelimit import Counted, Hit, RateLimiter
+from app.core.state import request_state
 from app.core.timeutil import utcnow
 from app.models import IdempotencyRecord
 
@@ -81,7 +82,7 @@ class RequestContextMiddleware:
             return
         given = header(scope, b"x-request-id")
         request_id = given if given and _REQUEST_ID.match(given) else uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_state(scope).request_id = request_id
         token = set_request_id(request_id)
         started = time.perf_counter()
         status_holder = {"status": 500, "started": False}
@@ -175,7 +176,7 @@ class RequestContextMiddleware:
 
 def _principal_fields(scope: Scope) -> dict[str, Any]:
     """Who made the request: role and id, and the key's id; never the key itself."""
-    principal = scope.get("state", {}).get("principal")
+    principal = request_state(scope).principal
     if principal is None:
         return {"principal_role": None, "principal_id": None, "api_key_id": None}
     return {
@@ -364,7 +365,7 @@ def _counted_claim(hit: Any) -> Executable:
 @dataclass
 class PendingAnswer:
     """The claimed idempotency record of the request being served, for an endpoint
-    that writes its answer in its own transaction (`scope["state"]["idempotency"]`).
+    that writes its answer in its own transaction (`RequestState.idempotency`).
 
     Written with the change it answers, a retry can never find the change made but
     the record still pending (a process that died between the two left the key
@@ -391,10 +392,9 @@ class PendingAnswer:
         }
 
 
-def pending_answer(scope_state: Mapping[str, Any]) -> PendingAnswer | None:
+def pending_answer(scope: Scope) -> PendingAnswer | None:
     """The request's claimed record, if it came with an Idempotency-Key."""
-    answer = scope_state.get("idempotency")
-    return answer if isinstance(answer, PendingAnswer) else None
+    return request_state(scope).idempotency
 
 
 class IdempotencyMiddleware:
@@ -477,7 +477,7 @@ class IdempotencyMiddleware:
 
         lease = _Lease(self.records, self.statements["renew"], record, now)
         answer = PendingAnswer(self.statements["done"], record, seal)
-        scope.setdefault("state", {})["idempotency"] = answer
+        request_state(scope).idempotency = answer
         replay_body = body
 
         async def replay_receive() -> Message:
@@ -531,8 +531,8 @@ class IdempotencyMiddleware:
         subject = self.limiter.subject(scope) if self.limiter is not None else None
         if subject is None or self.limiter is None:
             return bool(await self.records.run(self.statements["claim"], params)), None
-        state = scope.setdefault("state", {})
-        state[COUNTED] = None  # counted here: the rate limiter inside must not count again
+        # Counted here: the rate limiter inside must not count again.
+        request_state(scope).counted = True
         counted_claim = self._counted_claims.get(subject.statement)
         if counted_claim is not None:
             try:
@@ -545,12 +545,12 @@ class IdempotencyMiddleware:
             else:
                 claimed, *counts = rows[0]
                 hit = Hit.of(counts) if counts[0] is not None else None
-                counted = state[COUNTED] = self.limiter.counted(scope, subject, hit)
+                counted = self.limiter.counted(scope, subject, hit)
                 # After the claim: a failure here must not make the request claim again.
                 await self.limiter.prune(subject.window)
                 return claimed is not None, counted
         else:
-            counted = state[COUNTED] = await self.limiter.count(scope, subject)
+            counted = await self.limiter.count(scope, subject)
         if counted is not None and counted.over:
             return False, counted
         return bool(await self.records.run(self.statements["claim"], params)), counted

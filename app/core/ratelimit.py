@@ -47,7 +47,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from app.config import Settings
 from app.core.asgi import header, send_problem
 from app.core.db import STATEMENT_ERRORS, Database, StatementRunner
-from app.core.security import LIVE_KEY, Principal, hash_key
+from app.core.security import Principal, hash_key
+from app.core.state import request_state
 from app.models import ApiKey, RateLimitCounter
 
 log = logging.getLogger("computematch.ratelimit")
@@ -210,11 +211,6 @@ class Counted:
         return self.count > self.subject.limit
 
 
-# scope["state"][COUNTED]: the request was counted already (a Counted, or None: nothing
-# to count, or the counter unavailable), by a middleware outside this one.
-COUNTED = "rate_limit_counted"
-
-
 class RateLimiter:
     """Who a request is counted against, the count, and the refusal (429)."""
 
@@ -273,7 +269,7 @@ class RateLimiter:
         if subject.kind == "key" and hit.owner is not None:
             # The key is live, and its owner known: the API need not look it up again
             # (app.core.security).
-            scope.setdefault("state", {})[LIVE_KEY] = (subject.who, hit.owner)
+            request_state(scope).live_key = (subject.who, hit.owner)
         return Counted(subject, hit.principal, hit.count)
 
     async def prune(self, window: int) -> None:
@@ -325,7 +321,7 @@ class RateLimiter:
 class RateLimitMiddleware:
     """429 with Retry-After once a key (or a self-registering IP) is over its limit.
 
-    A request that an outer middleware counted already (`COUNTED`: the idempotency
+    A request that an outer middleware counted already (`RequestState.counted`: the idempotency
     middleware counts a keyed POST in the statement that claims its key) is not
     counted again; that middleware refused it if it was over."""
 
@@ -334,7 +330,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if COUNTED in scope.get("state", {}):
+        if request_state(scope).counted:
             await self.app(scope, receive, send)
             return
         subject = self.limiter.subject(scope)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from app.core.deps import get_db
 from app.core.errors import Forbidden, Unauthorized
+from app.core.state import request_state
 from app.models import ApiKey
 
 Role = Literal["operator", "provider", "enterprise"]
@@ -48,11 +49,6 @@ class Principal:
         return self.provider_id or self.enterprise_id or self.key_id
 
 
-# scope["state"][LIVE_KEY]: (the key's hash, its Principal), set by the rate limiter
-# where its count found the key live (`app.core.ratelimit`).
-LIVE_KEY = "live_key"
-
-
 def _verified_by_rate_limiter(request: Request, digest: str) -> Principal | None:
     """The principal of a key the rate limiter found live in this request, if any.
 
@@ -60,11 +56,11 @@ def _verified_by_rate_limiter(request: Request, digest: str) -> Principal | None
     counts the request, and returns its owner with the count (`app.core.ratelimit`):
     that is the liveness check and the lookup, so the key is not read again.
     """
-    live = getattr(request.state, LIVE_KEY, None)
+    # Set by the rate limiter where its count found the key live (`app.core.ratelimit`).
+    live = request_state(request.scope).live_key
     if live is None or not hmac.compare_digest(live[0], digest):
         return None
-    principal: Principal = live[1]
-    return principal
+    return live[1]
 
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
@@ -84,7 +80,7 @@ async def get_principal(
         principal = Principal(role="operator", key_id="bootstrap")
     else:
         principal = await _key_principal(request, hash_key(secret))
-    request.state.principal = principal
+    request_state(request.scope).principal = principal
     return principal
 
 

@@ -22,6 +22,7 @@ from app.enterprises.schemas import (
     FiledModel,
 )
 from app.models import CapRelaxation, ComputeRequest, Enterprise, SubsidyProgram
+from app.models.status import RequestStatus
 
 
 def snapshot(e: Enterprise) -> dict[str, Any]:
@@ -190,7 +191,7 @@ async def _ensure_no_open_request_loses_its_model(
             select(ComputeRequest.filed_model)
             .where(
                 ComputeRequest.enterprise_id == enterprise.id,
-                ComputeRequest.status == "open",
+                ComputeRequest.status == RequestStatus.open,
                 ComputeRequest.filed_model.is_not(None),
             )
             .distinct()

@@ -1,7 +1,7 @@
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.core.money import Money
-from app.subsidies.schemas import ProgramStatus
+from app.models.status import ProgramStatus
 
 
 class VoucherUsageItem(BaseModel):

@@ -10,7 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Select, Table, bindparam, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,8 +19,7 @@ from app.core.db import insert_rows, row_values, transient
 from app.core.ids import new_id
 from app.core.money import ZERO
 from app.core.timeutil import utcnow
-from app.ledger.schemas import VoucherUsage, VoucherUsageItem
-from app.models import BudgetUsage, Enterprise, LedgerEntry
+from app.models import BudgetUsage, LedgerEntry
 
 KINDS = ("reserve", "settle", "release")
 
@@ -74,8 +73,21 @@ def _sums(whose: str) -> Select[str, str, str, Decimal]:
         literal(whose).label("whose"),
         LedgerEntry.program_id,
         LedgerEntry.kind,
-        func.sum(LedgerEntry.amount),
+        func.sum(LedgerEntry.amount).label("amount"),
     ).group_by(LedgerEntry.program_id, LedgerEntry.kind)
+
+
+class BalanceRow(Protocol):
+    """A row of `MINE` or `BUDGETS` (or of a statement that carries them), by name."""
+
+    @property
+    def whose(self) -> str: ...  # "enterprise" (MINE) or "program" (BUDGETS)
+    @property
+    def program_id(self) -> str: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def amount(self) -> Decimal | None: ...
 
 
 # The enterprise's sums and the budgets' usage, as (whose, program_id, kind, amount)
@@ -88,7 +100,7 @@ BUDGETS = select(
     literal("program").label("whose"),
     BudgetUsage.program_id,
     literal("reserve").label("kind"),
-    BudgetUsage.used,
+    BudgetUsage.used.label("amount"),
 ).where(
     BudgetUsage.year == bindparam("year"),
     BudgetUsage.program_id.in_(bindparam("program_ids", expanding=True)),
@@ -114,15 +126,15 @@ async def order_balances(
 
 
 def split_balances(
-    rows: Iterable[Sequence[Any]],
+    rows: Iterable[BalanceRow],
 ) -> tuple[dict[str, Balance], dict[str, Balance]]:
     """(the enterprise's balances, the budgets') from rows of `MINE` and `BUDGETS`."""
     mine, budgets = [], []
-    for whose, program_id, kind, amount, *_ in rows:
-        if whose == "enterprise":
-            mine.append((program_id, kind, amount))
-        elif whose == "program":
-            budgets.append((program_id, kind, amount))
+    for row in rows:
+        if row.whose == "enterprise":
+            mine.append((row.program_id, str(row.kind), row.amount))
+        elif row.whose == "program":
+            budgets.append((row.program_id, str(row.kind), row.amount))
     return _fold(mine), _fold(budgets)
 
 
@@ -211,38 +223,3 @@ async def reservation_year(session: AsyncSession, order_id: str) -> int | None:
         .limit(1)
     )
     return year
-
-
-async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int) -> VoucherUsage:
-    # Imported here: the subsidies service reads budgets from this module.
-    from app.enterprises import service as enterprise_service
-    from app.subsidies import service as subsidy_service
-    from app.subsidies.rules import EnterpriseFacts, effective_cap
-
-    balances = await enterprise_balances(session, enterprise.id, year)
-    facts = EnterpriseFacts(
-        region_code=enterprise.region_code,
-        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
-        relaxed_caps=enterprise_service.relaxed_caps(enterprise),
-    )
-    items = []
-    for stored in await subsidy_service.load_programs(session):
-        program = stored.program
-        if program.voucher_type != "compute" and program.id not in balances:
-            continue
-        # A draft pays nothing until activated: its untouched cap would read as usable.
-        if program.status == "draft" and program.id not in balances:
-            continue
-        balance = balances.get(program.id, Balance())
-        cap = effective_cap(program, facts)
-        items.append(
-            VoucherUsageItem(
-                program_id=program.id,
-                status=program.status,
-                cap=cap,
-                reserved=balance.reserved,
-                settled=balance.settled,
-                remaining=None if cap is None else max(ZERO, cap - balance.used),
-            )
-        )
-    return VoucherUsage(enterprise_id=enterprise.id, year=year, items=items)

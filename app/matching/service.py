@@ -23,24 +23,22 @@ from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import service as catalog_service
-from app.core.db import Transaction
+from app.core.db import Statements, on_session
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.money import MAX_AMOUNT, ZERO, max_price_per_card_hour
 from app.core.timeutil import today_shanghai, utcnow
 from app.ledger import service as ledger
-from app.matching import engine
+from app.matching import engine, store
+from app.matching.errors import NoCapacity, OfferUnavailable
 from app.matching.schemas import MatchOut, MatchPart
 from app.models import (
     Accelerator,
     Bid,
-    CapRelaxation,
     ComputeRequest,
-    Enterprise,
-    Listing,
     Offer,
-    OrderPart,
     Provider,
 )
+from app.models.status import OfferStatus, ProgramStatus, ProviderStatus, RequestStatus
 from app.offers.service import has_any_stack
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import (
@@ -51,6 +49,8 @@ from app.subsidies.rules import (
     SubsidyResult,
     Usage,
     evaluate,
+    split_capped_by,
+    split_rate,
 )
 from app.subsidies.schemas import considered_out, subsidy_out
 
@@ -58,44 +58,6 @@ PAGE = 200
 #: Rows asked of a stream on its first page (k = 10): most walks end within it.
 FIRST_PAGE = 40
 MAX_SPLIT_CANDIDATES = 2000
-RATE_PLACES = Decimal("0.0001")
-
-
-# The statements run on every match, built once: building one costs more than
-# running it (SQLAlchemy's expression construction), and a built one keeps its cache key.
-# What pricing needs of the enterprise, a row per cap relaxation (plain columns: an
-# ORM object with its relaxations loaded cost several times the statement), and the
-# programs' state (the cache's check). An order reads the same columns with its quote.
-ENTERPRISE_COLUMNS = (
-    Enterprise.id,
-    Enterprise.region_code,
-    Enterprise.is_foundation_model_enterprise,
-    CapRelaxation.program_id,
-    CapRelaxation.annual_cap,
-    *subsidy_service.PROGRAMS_STATE_COLUMNS,
-)
-_ENTERPRISE = (
-    select(*ENTERPRISE_COLUMNS)
-    .outerjoin(CapRelaxation, CapRelaxation.enterprise_id == Enterprise.id)
-    .where(Enterprise.id == bindparam("enterprise_id"))
-)
-# The holds of the offers `offer_ids` that overlap the window `start`..`end`: what
-# matching and placing an order both count against an offer's cards.
-HOLDS_OVER_WINDOW = (
-    OrderPart.offer_id.in_(bindparam("offer_ids", expanding=True)),
-    OrderPart.holding.is_(True),
-    OrderPart.end > bindparam("start"),
-    OrderPart.start < bindparam("end"),
-)
-_HOLDS = select(OrderPart.offer_id, OrderPart.start, OrderPart.end, OrderPart.cards).where(
-    *HOLDS_OVER_WINDOW
-)
-_LISTINGS = select(Listing.provider_id, Listing.list_id).where(
-    Listing.provider_id.in_(bindparam("provider_ids", expanding=True)),
-    Listing.ended_at.is_(None),
-    Listing.since <= bindparam("day"),
-    or_(Listing.until.is_(None), Listing.until >= bindparam("day")),
-)
 
 
 @dataclass
@@ -247,12 +209,10 @@ async def build_context(
     """What pricing needs: the enterprise, the programs, and the enterprise's balances
     and the budgets' usage as they are now.
     `contract_date`: the Asia/Shanghai day the contract is made (default: today)."""
-    rows = (
-        await (await session.connection()).execute(
-            _ENTERPRISE, {"enterprise_id": request.enterprise_id}
-        )
-    ).all()
-    ctx = await context_without_usage(session, request, rows, contract_date=contract_date)
+    enterprise = await store.enterprise(session, request.enterprise_id)
+    ctx = await context_without_usage(
+        on_session(session), request, enterprise, contract_date=contract_date
+    )
     mine, spent = await ledger.order_balances(
         session, request.enterprise_id, ctx.contract_date.year, ctx.budgeted
     )
@@ -261,32 +221,28 @@ async def build_context(
 
 
 async def context_without_usage(
-    source: AsyncSession | Transaction,
+    source: Statements,
     request: ComputeRequest,
-    enterprise_rows: Sequence[Sequence[Any]],
+    enterprise: store.EnterpriseRead | None,
     *,
     contract_date: date | None = None,
 ) -> MatchContext:
-    """The context from the enterprise's rows as `ENTERPRISE_COLUMNS` read them (one per
-    cap relaxation), with no usage yet: the caller reads the balances of the enterprise
-    and of `ctx.budgeted` (an order, under its locks)."""
-    if not enterprise_rows:  # the foreign key makes this a broken invariant
+    """The context of the enterprise as `store.enterprise_read` folds it, with no usage
+    yet: the caller reads the balances of the enterprise and of `ctx.budgeted` (an
+    order, under its locks)."""
+    if enterprise is None:  # the foreign key makes this a broken invariant
         raise NotFound(f"enterprise {request.enterprise_id} does not exist")
-    region_code, is_foundation_model_enterprise = enterprise_rows[0][1:3]
-    programs_state = tuple(enterprise_rows[0][5:])
     contract_date = contract_date or today_shanghai()
-    stored = await subsidy_service.load_programs(source, programs_state)
+    stored = await subsidy_service.load_programs(source, enterprise.programs_state)
     programs = [s.program for s in stored]
-    facts = EnterpriseFacts(
-        region_code=region_code,
-        is_foundation_model_enterprise=is_foundation_model_enterprise,
+    facts = replace(
+        enterprise.facts,
         relies_on_filed_model=request.purpose in ("maas", "agent") and bool(request.filed_model),
-        relaxed_caps={row[3]: row[4] for row in enterprise_rows if row[3]},
     )
     open_programs = [
         p
         for p in programs
-        if p.status == "active"
+        if p.status == ProgramStatus.active
         and p.voucher_type == "compute"
         and p.is_valid_on(contract_date)
         and p.region_matches(facts.region_code)
@@ -335,8 +291,8 @@ def candidate_query(
         )
         .join(Provider, Provider.id == Offer.provider_id)
         .where(
-            Offer.status == "active",
-            Provider.status == "listed",
+            Offer.status == OfferStatus.active,
+            Provider.status == ProviderStatus.listed,
             Offer.min_hours <= request.hours,
             Offer.available_from <= request.latest_start,
             Offer.available_until >= request.earliest_start + timedelta(hours=request.hours),
@@ -395,13 +351,7 @@ async def _candidates(
     lists loaded: two queries, whatever the number of rows."""
     if not rows:
         return []
-    offer_ids = [r.id for r in rows]
-    holds: dict[str, list[engine.Hold]] = defaultdict(list)
-    result = await session.execute(
-        _HOLDS, {"offer_ids": offer_ids, "start": ctx.window_start, "end": ctx.window_end}
-    )
-    for offer_id, start, end, cards in result:
-        holds[offer_id].append(engine.Hold(start=start, end=end, cards=cards))
+    holds = await store.holds(session, [r.id for r in rows], ctx.window_start, ctx.window_end)
     await load_provider_lists(session, ctx, {r.provider_id for r in rows})
     return [
         engine.Candidate(
@@ -428,13 +378,9 @@ async def load_provider_lists(
     missing = provider_ids - ctx.provider_lists.keys()
     if not missing:
         return
-    lists: dict[str, set[str]] = {pid: set() for pid in missing}
-    result = await session.execute(
-        _LISTINGS, {"provider_ids": sorted(missing), "day": ctx.contract_date}
+    ctx.provider_lists.update(
+        await store.provider_lists(session, sorted(missing), ctx.contract_date)
     )
-    for provider_id, list_id in result:
-        lists[provider_id].add(list_id)
-    ctx.provider_lists.update({pid: frozenset(names) for pid, names in lists.items()})
 
 
 @dataclass
@@ -578,7 +524,7 @@ async def top_single(
 async def find_matches(
     session: AsyncSession, request: ComputeRequest, k: int
 ) -> tuple[MatchContext, list[MatchOut]]:
-    if request.status != "open":
+    if request.status != RequestStatus.open:
         raise Conflict(f"compute request {request.id} is {request.status}")
     ctx = await build_context(session, request)
     ctx.perf = await catalog_service.perf_indexes(session)
@@ -716,7 +662,7 @@ async def match_for_offers(
 ) -> tuple[MatchContext, MatchOut]:
     """Re-derive one match (single, or a split over `parts` of (offer_id, cards)) as of now.
     `bid`: (bid id, price) a single match is priced at instead of the list price."""
-    if request.status != "open":
+    if request.status != RequestStatus.open:
         raise Conflict(f"compute request {request.id} is {request.status}")
     ctx = await build_context(session, request)
     ctx.perf = await catalog_service.perf_indexes(session)
@@ -727,10 +673,9 @@ async def match_for_offers(
     missing = [o for o in offer_ids if o not in found]
     if missing:
         await _refuse_unstorable(session, request, missing, whole=whole)
-        raise Conflict(
+        raise OfferUnavailable(
             f"offer(s) {', '.join(missing)} cannot serve this request (not active, provider not "
-            "listed, or outside its constraints)",
-            reason="offer_unavailable",
+            "listed, or outside its constraints)"
         )
     if whole:
         top = engine.TopK(ctx.want(), 1, max_rate=ctx.max_rate, price=ctx.price)
@@ -741,10 +686,9 @@ async def match_for_offers(
             )
         top.consider(candidate, top.bound(candidate)[1])
         if not top.best:
-            raise Conflict(
+            raise NoCapacity(
                 f"offer {candidate.offer_id} has no window free for {request.cards} cards × "
-                f"{request.hours} h starting within the request's window",
-                reason="capacity",
+                f"{request.hours} h starting within the request's window"
             )
         return ctx, single_out(ctx, top.best[0])
     if sum(cards for _, cards in parts) != request.cards or any(c < 1 for _, c in parts):
@@ -755,9 +699,7 @@ async def match_for_offers(
         raise Conflict("a split combines distinct offers of one accelerator model")
     start = _common_start(want, [(found[o], c) for o, c in parts])
     if start is None:
-        raise Conflict(
-            "these offers have no common window free for the requested cards", reason="capacity"
-        )
+        raise NoCapacity("these offers have no common window free for the requested cards")
     priced_input = [
         (found[o], c, engine.gross_amount(found[o].price_per_card_hour, c, request.hours))
         for o, c in parts
@@ -909,8 +851,8 @@ def split_out(ctx: MatchContext, s: engine.SplitMatch) -> MatchOut:
             )
         )
     subsidy_total = sum((p.subsidy.amount for p in s.parts), ZERO)
-    rate = (subsidy_total / s.gross_amount).quantize(RATE_PLACES) if s.gross_amount else ZERO
-    capped = next((p.subsidy.capped_by for p in s.parts if p.subsidy.capped_by), None)
+    rate = split_rate(subsidy_total, s.gross_amount)
+    capped = split_capped_by(p.subsidy.capped_by for p in s.parts)
     return MatchOut(
         offer_id=None,
         provider_id=None,

@@ -12,6 +12,13 @@ from app.models.offer import Offer
 from app.models.order import Order, OrderPart, Quote
 from app.models.provider import Listing, Provider, ProviderList
 from app.models.rate_limit import RateLimitCounter
+from app.models.status import (
+    OfferStatus,
+    OrderStatus,
+    ProgramStatus,
+    ProviderStatus,
+    RequestStatus,
+)
 from app.models.subsidy import SubsidyProgram
 
 __all__ = [
@@ -27,11 +34,16 @@ __all__ = [
     "LedgerEntry",
     "Listing",
     "Offer",
+    "OfferStatus",
     "Order",
     "OrderPart",
+    "OrderStatus",
+    "ProgramStatus",
     "Provider",
     "ProviderList",
+    "ProviderStatus",
     "Quote",
     "RateLimitCounter",
+    "RequestStatus",
     "SubsidyProgram",
 ]

@@ -15,6 +15,7 @@ from pydantic import (
 
 from app.core.money import Money, PriceIn
 from app.core.types import AwareDatetime, RegionCode
+from app.models.status import OfferStatus as OfferStatus  # answered by this API
 
 MAX_CARDS = 1_000_000
 
@@ -22,12 +23,6 @@ MAX_CARDS = 1_000_000
 class Workload(StrEnum):
     training = "training"
     inference = "inference"
-
-
-class OfferStatus(StrEnum):
-    active = "active"
-    paused = "paused"
-    retired = "retired"
 
 
 class Interconnect(StrEnum):

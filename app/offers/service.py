@@ -31,6 +31,7 @@ from app.core.security import Principal
 from app.core.timeutil import utcnow
 from app.matching.engine import Hold, peak_usage
 from app.models import Accelerator, Offer, OrderPart, Provider
+from app.models.status import ProviderStatus
 from app.offers.schemas import (
     OfferCreate,
     OfferFields,
@@ -168,7 +169,7 @@ async def _writable_provider(
     provider = await session.scalar(_LOCK_PROVIDER, {"provider_id": provider_id})
     if provider is None:
         raise Unprocessable.field(["body", "provider_id"], f"no provider {provider_id}")
-    if provider.status in ("delisted", "rejected"):
+    if provider.status in (ProviderStatus.delisted, ProviderStatus.rejected):
         raise Conflict(f"a {provider.status} provider cannot offer compute")
     return provider
 
@@ -324,7 +325,7 @@ def search_statement(principal: Principal, filters: OfferSearch) -> Select[Offer
     if not principal.is_operator:
         # Others' inventory is visible only while it is on sale by a listed provider.
         visible_market = (Offer.status == OfferStatus.active.value) & Offer.provider_id.in_(
-            select(Provider.id).where(Provider.status == "listed")
+            select(Provider.id).where(Provider.status == ProviderStatus.listed)
         )
         stmt = stmt.where(visible_market | (Offer.provider_id == own) if own else visible_market)
     if filters.accelerator_id:
@@ -502,7 +503,7 @@ async def sync_offers(
     provider = await session.scalar(_LOCK_PROVIDER, {"provider_id": provider_id})
     if provider is None:
         raise NotFound(f"provider {provider_id} does not exist")
-    if provider.status in ("delisted", "rejected"):
+    if provider.status in (ProviderStatus.delisted, ProviderStatus.rejected):
         raise Conflict(f"a {provider.status} provider cannot offer compute")
 
     known = await catalog(session)

@@ -28,10 +28,11 @@ from app.core.money import format_money
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai
 from app.models import Listing, Offer, Provider
+from app.models.status import ProviderStatus
 from app.offers import service as offer_service
 from app.offers.schemas import OfferFields, OfferStatus, OfferSync
 from app.providers import service as provider_service
-from app.providers.schemas import ListingCreate, ProviderCreate, ProviderStatus, ProviderUpdate
+from app.providers.schemas import ListingCreate, ProviderCreate, ProviderUpdate
 
 OPERATOR = Principal(role="operator", key_id="cli")
 Progress = Callable[[int], None]
@@ -478,7 +479,7 @@ async def import_offers(
                 continue
             offer = _validate(OfferFields, fields)
             offer_service.resolve_domestic(known, offer.accelerator_id, offer.domestic, [])
-            if provider.status in ("delisted", "rejected"):
+            if provider.status in (ProviderStatus.delisted, ProviderStatus.rejected):
                 raise _Refused(f"provider {provider.id} is {provider.status}; it cannot offer")
             batches.setdefault(provider.id, []).append((row, offer))
         except _Refused as exc:

@@ -1,20 +1,15 @@
-import asyncio
-import logging
 from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.core.deps import SessionDep, SettingsDep, get_db
 from app.core.errors import problems
 from app.core.etag import IdempotencyKey, etag_for, set_etag, set_location
 from app.core.middleware import pending_answer
-from app.core.money import ZERO
 from app.core.pagination import Page, PageParams, paginate
 from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
-from app.ledger import service as ledger
 from app.matching.schemas import MatchOut
 from app.models import Order, OrderPart, Quote
 from app.orders import service
@@ -27,11 +22,10 @@ from app.orders.schemas import (
     QuoteCreate,
     QuoteOut,
 )
+from app.subsidies.rules import split_capped_by, split_rate
 from app.subsidies.schemas import SubsidyOut
 
 router = APIRouter(route_class=ContractRoute, tags=["orders"])
-log = logging.getLogger("computematch.orders")
-RETRIES = 3
 
 
 def quote_out(quote: Quote) -> QuoteOut:
@@ -84,10 +78,10 @@ def order_out(order: Order) -> OrderOut:
         base = order.executed_amount if order.executed_amount is not None else order.gross_amount
         subsidy = SubsidyOut(
             program_id=None,
-            rate=(order.subsidy_amount / base).quantize(Decimal("0.0001")) if base else ZERO,
+            rate=split_rate(order.subsidy_amount, base),
             amount=order.subsidy_amount,
             base=None,
-            capped_by=next((p.subsidy.capped_by for p in parts if p.subsidy.capped_by), None),
+            capped_by=split_capped_by(p.subsidy.capped_by for p in parts),
         )
     return OrderOut(
         id=order.id,
@@ -167,47 +161,26 @@ async def place_order(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Place an order on a quote: capacity and subsidy are reserved together, or neither (409)."""
-    # With an Idempotency-Key, the answer is stored with the order's rows (one statement).
-    answer = pending_answer(request.scope.get("state", {}))
-    db = get_db(request)
-    for attempt in range(1, RETRIES + 1):
-        try:
-            # A transaction of its own, no session: nothing here needs a unit of work.
-            async with db.transaction() as tx:
-                placement = await service.check_order(tx, principal, payload.quote_id)
-                order = placement.order
-                body = order_out(order).model_dump_json().encode()
-                headers = {
-                    "content-type": "application/json",
-                    "etag": etag_for(order.id, order.version),
-                    "location": f"/v1/orders/{order.id}",
-                }
-                also = answer.statement(201, headers, body) if answer is not None else None
-                await service.write_order(tx, placement, also=also)
-            break
-        except IntegrityError as exc:
-            if ledger.overspends_budget(exc):
-                # Another order took the budget's last room since this one read it.
-                raise service.OrderConflict(
-                    "the budget of the quoted program no longer covers the quoted "
-                    "subsidy; take a new quote",
-                    reason="subsidy",
-                ) from None
-            raise service.OrderConflict(
-                f"quote {payload.quote_id} was already ordered", reason="quote_used"
-            ) from None
-        except DBAPIError as exc:
-            # PostgreSQL deadlock (40P01) or serialization failure (40001): retry, bounded.
-            code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-            if code not in ("40P01", "40001") or attempt == RETRIES:
-                raise
-            log.warning("order placement retried after %s (attempt %d)", code, attempt)
-            await asyncio.sleep(0.01 * attempt)
-    if answer is not None:
-        answer.committed = True
-    service.log_placed(order)
+    _, body, headers = await service.place(
+        get_db(request),
+        principal,
+        payload.quote_id,
+        render=_rendered,
+        # With an Idempotency-Key, the answer is stored with the order's rows.
+        answer=pending_answer(request.scope),
+    )
     # The bytes stored for a retry are the bytes sent.
     return Response(body, status_code=status.HTTP_201_CREATED, headers=headers)
+
+
+def _rendered(order: Order) -> tuple[bytes, dict[str, str]]:
+    """A placed order's 201: its body and headers."""
+    body = order_out(order).model_dump_json().encode()
+    return body, {
+        "content-type": "application/json",
+        "etag": etag_for(order.id, order.version),
+        "location": f"/v1/orders/{order.id}",
+    }
 
 
 async def get_order_or_404(

@@ -1,11 +1,11 @@
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from app.core.money import Money, MoneyIn
 from app.matching.schemas import MATCH_EXAMPLE, MatchOut
+from app.models.status import OrderStatus as OrderStatus  # answered by this API
 from app.subsidies.schemas import SubsidyOut
 
 
@@ -83,12 +83,6 @@ class OrderComplete(BaseModel):
     )
 
     executed_amount: MoneyIn = Field(description="What was actually executed; at most the gross")
-
-
-class OrderStatus(StrEnum):
-    reserved = "reserved"
-    completed = "completed"
-    cancelled = "cancelled"
 
 
 class OrderPartOut(BaseModel):

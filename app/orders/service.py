@@ -12,25 +12,16 @@ server. On SQLite the request's transaction already holds the database write
 lock (BEGIN IMMEDIATE), which serialises the same way.
 """
 
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Table,
-    and_,
-    bindparam,
-    func,
-    literal,
-    null,
-    or_,
-    select,
-    union_all,
-)
-from sqlalchemy import cast as sql_cast
-from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import Table, func, select
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -38,122 +29,25 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app.bids import service as bid_service
 from app.config import Settings
 from app.core import audit
-from app.core.db import Statement, Transaction, fetch, insert_rows, row_values, transient
+from app.core.db import Database, Statement, Transaction, row_values, transient
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
+from app.core.middleware import PendingAnswer
 from app.core.money import ZERO
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai, utcnow
 from app.ledger import service as ledger
-from app.matching import engine
 from app.matching import service as matching
 from app.matching.schemas import MatchOut
-from app.models import (
-    CapRelaxation,
-    ComputeRequest,
-    Enterprise,
-    LedgerEntry,
-    Listing,
-    Offer,
-    Order,
-    OrderPart,
-    Provider,
-    Quote,
-)
+from app.models import ComputeRequest, Enterprise, LedgerEntry, Order, OrderPart, Quote
+from app.models.status import OrderStatus
+from app.orders import placement, store
+from app.orders.errors import QuoteUsed, SubsidyChanged
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
-from app.subsidies.rules import (
-    Contract,
-    PartReservation,
-    ProviderFacts,
-    Usage,
-    evaluate,
-    settle,
-)
+from app.subsidies.rules import PartReservation, settle
 
 log = logging.getLogger("computematch.orders")
-
-
-# The statements of placing an order, built once (building one costs more than running
-# it, and a built one keeps its cache key).
-_ORDERS = cast(Table, Order.__table__)
-_PARTS = cast(Table, OrderPart.__table__)
-# Plain columns, which cost a fraction of ORM objects to load; pricing takes the
-# request as an object, made of its columns (`_REQUEST_FIELDS`). The quote comes with any
-# order already placed on it, its request, and its enterprise, locked (its caps are
-# what the lock guards), with what pricing needs of it (`matching.ENTERPRISE_COLUMNS`,
-# a row per cap relaxation).
-_REQUEST_FIELDS = [attr.key for attr in sa_inspect(ComputeRequest).column_attrs]
-_QUOTE = (
-    select(
-        Quote.id,
-        Quote.enterprise_id,
-        Quote.expires_at,
-        Quote.match,
-        Order.id,
-        *(getattr(ComputeRequest, key) for key in _REQUEST_FIELDS),
-        *matching.ENTERPRISE_COLUMNS,
-    )
-    .join(ComputeRequest, ComputeRequest.id == Quote.request_id)
-    .join(Enterprise, Enterprise.id == Quote.enterprise_id)
-    .outerjoin(CapRelaxation, CapRelaxation.enterprise_id == Enterprise.id)
-    .outerjoin(Order, Order.quote_id == Quote.id)
-    .where(Quote.id == bindparam("quote_id"))
-    .with_for_update(of=Enterprise)
-)
-_REQUEST_AT = 5  # where the request's columns start in a row of _QUOTE
-_ENTERPRISE_AT = _REQUEST_AT + len(_REQUEST_FIELDS)  # and the enterprise's
-# The offers locked, with their provider's status and its lists on the contract day
-# (one row per list; the listings are read, not locked).
-_LOCK_OFFERS = (
-    select(
-        Offer.id,
-        Offer.provider_id,
-        Offer.status,
-        Offer.cards_total,
-        Provider.status,
-        Listing.list_id,
-    )
-    .join(Provider, Provider.id == Offer.provider_id)
-    .outerjoin(
-        Listing,
-        and_(
-            Listing.provider_id == Offer.provider_id,
-            Listing.ended_at.is_(None),
-            Listing.since <= bindparam("day"),
-            or_(Listing.until.is_(None), Listing.until >= bindparam("day")),
-        ),
-    )
-    .where(Offer.id.in_(bindparam("offer_ids", expanding=True)))
-    .order_by(Offer.id)
-    .with_for_update(of=Offer)
-)
-# Once both are locked, in one read: the enterprise's balances, the budgets' usage
-# (`ledger.MINE`, `ledger.BUDGETS`) and the offers' holds over the window, as rows of
-# (whose, id, kind, amount, start, end, cards). The first branch's columns give the
-# result its types (and PostgreSQL the union's).
-_USAGE = union_all(
-    ledger.MINE.add_columns(
-        sql_cast(null(), _PARTS.c.start.type).label("start"),
-        sql_cast(null(), _PARTS.c.end.type).label("end"),
-        sql_cast(null(), _PARTS.c.cards.type).label("cards"),
-    ),
-    ledger.BUDGETS.add_columns(null(), null(), null()),
-    select(
-        literal("hold"),
-        OrderPart.offer_id,
-        null(),
-        null(),
-        OrderPart.start,
-        OrderPart.end,
-        OrderPart.cards,
-    ).where(*matching.HOLDS_OVER_WINDOW),
-)
-
-
-class OrderConflict(Conflict):
-    type = "order-conflict"
-    title = "The order cannot be placed as quoted"
 
 
 # --------------------------------------------------------------------------- quotes
@@ -236,36 +130,6 @@ async def get_quote_for(session: AsyncSession, principal: Principal, quote_id: s
 # --------------------------------------------------------------------------- orders
 
 
-def _parts_of(match: MatchOut) -> list[dict[str, Any]]:
-    """The contracts a pinned match consists of (one, or a split's parts)."""
-    if match.parts:
-        return [
-            {
-                "offer_id": p.offer_id,
-                "provider_id": p.provider_id,
-                "cards": p.cards,
-                "price_per_card_hour": p.price_per_card_hour,
-                "gross_amount": p.gross_amount,
-                "subsidy": p.subsidy,
-                "domestic": p.domestic,
-            }
-            for p in match.parts
-        ]
-    if match.offer_id is None or match.provider_id is None or match.price_per_card_hour is None:
-        raise ValueError("a single-offer match names its offer, provider and price")
-    return [
-        {
-            "offer_id": match.offer_id,
-            "provider_id": match.provider_id,
-            "cards": match.cards,
-            "price_per_card_hour": match.price_per_card_hour,
-            "gross_amount": match.gross_amount,
-            "subsidy": match.subsidy,
-            "domestic": match.domestic,
-        }
-    ]
-
-
 def _entries(
     order: Order, part: OrderPart, year: int | None, *moves: tuple[str, Decimal]
 ) -> list[LedgerEntry]:
@@ -302,131 +166,144 @@ class Placement:
     rows: list[tuple[Table, list[dict[str, Any]]]]
 
 
+# Rendering a placed order's answer (its body and headers), the endpoint's.
+Render = Callable[[Order], tuple[bytes, dict[str, str]]]
+
+RETRIES = 3
+# PostgreSQL deadlock (40P01) or serialization failure (40001): the order is retried.
+RETRIED_SQLSTATES = ("40P01", "40001")
+
+
+async def place(
+    db: Database,
+    principal: Principal,
+    quote_id: str,
+    *,
+    render: Render,
+    answer: PendingAnswer | None = None,
+) -> tuple[Order, bytes, dict[str, str]]:
+    """Place an order on a quote in a transaction of its own, retried (bounded) on a
+    deadlock or serialization failure; the database's refusals as the order's
+    conflicts. With `answer` (an Idempotency-Key's claimed record), the rendered
+    answer is stored in the same statement as the order's rows: the record and the
+    order commit or vanish together. The order, its body and headers."""
+    for attempt in range(1, RETRIES + 1):
+        try:
+            # No session: nothing here needs a unit of work (`Database.transaction`).
+            async with db.transaction() as tx:
+                placement = await check_order(tx, principal, quote_id)
+                order = placement.order
+                body, headers = render(order)
+                also = answer.statement(201, headers, body) if answer is not None else None
+                await write_order(tx, placement, also=also)
+            break
+        except IntegrityError as exc:
+            if ledger.overspends_budget(exc):
+                # Another order took the budget's last room since this one read it.
+                raise SubsidyChanged(
+                    "the budget of the quoted program no longer covers the quoted "
+                    "subsidy; take a new quote"
+                ) from None
+            # One order per quote is a unique key: of two orders racing on one quote,
+            # both past the check, the second fails at its write (on PostgreSQL, once
+            # the first commits).
+            raise QuoteUsed(f"quote {quote_id} was already ordered") from None
+        except DBAPIError as exc:
+            code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+            if code not in RETRIED_SQLSTATES or attempt == RETRIES:
+                raise
+            log.warning("order placement retried after %s (attempt %d)", code, attempt)
+            await asyncio.sleep(0.01 * attempt)
+    if answer is not None:
+        answer.committed = True  # the middleware has nothing left to write
+    log_placed(order)
+    return order, body, headers
+
+
 async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> Placement:
     """Lock and re-check what a quote pinned; write nothing yet (`write_order`)."""
     if principal.role == "provider":
         raise Forbidden("orders are placed by enterprises")
     # The quote, its request, any order already placed on it and its enterprise, locked,
     # in one read; the quote and the request answer 404 to whom may not see them.
-    found = await fetch(tx, _QUOTE, {"quote_id": quote_id})
-    if not found or not (principal.is_operator or principal.enterprise_id == found[0][1]):
+    locked = await store.lock_quote(tx, quote_id)
+    if locked is None or not (
+        principal.is_operator or principal.enterprise_id == locked.quote.enterprise_id
+    ):
         raise NotFound(f"quote {quote_id} does not exist")
-    _, _, expires_at, quoted_match, taken = found[0][:_REQUEST_AT]
-    # Read only, by pricing: an object no session tracks (there is none here).
-    columns = found[0][_REQUEST_AT:_ENTERPRISE_AT]
-    request = transient(ComputeRequest, **dict(zip(_REQUEST_FIELDS, columns, strict=True)))
-    now = utcnow()
-    if expires_at <= now:
-        raise OrderConflict(
-            f"quote {quote_id} expired at {expires_at.isoformat()}; take a new quote",
-            reason="quote_expired",
-        )
+    request = locked.request
+    # A quote's enterprise is its request's: seen the one, seen the other.
     if not request_service.can_see(principal, request):
         raise NotFound(f"compute request {request.id} does not exist")
-    if request.status != "open":
-        raise OrderConflict(
-            f"compute request {request.id} is {request.status}", reason="request_closed"
-        )
-    if taken is not None:
-        raise OrderConflict(f"quote {quote_id} was already ordered ({taken})", reason="quote_used")
-    match = MatchOut.model_validate(quoted_match)
-    if match.start < now:
-        # Time already gone cannot be sold (domain.md, "Compute requests"); a comparison
-        # with the clock read above, no query.
-        raise OrderConflict(
-            f"the quoted window started at {match.start.isoformat()}; take a new quote",
-            reason="window_started",
-        )
-    parts = _parts_of(match)
+    match = MatchOut.model_validate(locked.quote.match)
+    refused = placement.admission(
+        quote_id=quote_id,
+        expires_at=locked.quote.expires_at,
+        ordered_as=locked.quote.ordered_as,
+        request_id=request.id,
+        request_status=request.status,
+        start=match.start,
+        now=utcnow(),
+    )
+    if refused is not None:
+        raise refused
+    parts = placement.quoted_parts(match)
     contract_date = today_shanghai()
     ctx = await matching.context_without_usage(
-        tx,
-        request,
-        [row[_ENTERPRISE_AT:] for row in found],
-        contract_date=contract_date,
+        tx, request, locked.enterprise, contract_date=contract_date
     )
-
-    # 1. Lock the offers (by id: a fixed order, after the enterprise).
-    offer_ids = sorted({p["offer_id"] for p in parts})
-    cards_of: dict[str, int] = {}  # the offers on sale, locked: id -> cards in all
-    provider_lists: dict[str, set[str]] = {}
-    for (
-        offer_id,
-        provider_id,
-        status,
-        cards_total,
-        provider_status,
-        list_id,
-    ) in await fetch(tx, _LOCK_OFFERS, {"offer_ids": offer_ids, "day": contract_date}):
-        if status == "active" and provider_status == "listed":
-            cards_of[offer_id] = cards_total
-        lists = provider_lists.setdefault(provider_id, set())
-        if list_id is not None:
-            lists.add(list_id)
-    for part in parts:
-        if part["offer_id"] not in cards_of:
-            raise OrderConflict(
-                f"offer {part['offer_id']} is no longer on sale", reason="offer_unavailable"
-            )
-
-    # 2. What the locks guard, as it is now (read after both): the offers' holds, the
-    # enterprise's balances; and the budgets' usage, which the database guards again
-    # where it is spent (below), so that no program is locked for long.
-    holds, mine, budgets = await _usage(tx, offer_ids, match, ctx)
-    for part in parts:
-        offer_id = part["offer_id"]
-        cards_total = cards_of[offer_id]
-        peak = engine.peak_usage(holds.get(offer_id, []), match.start, match.end)
-        if peak + part["cards"] > cards_total:
-            raise OrderConflict(
-                f"offer {offer_id} has {cards_total - peak} of {cards_total} cards "
-                f"free over {match.start.isoformat()}..{match.end.isoformat()}; "
-                f"the quote needs {part['cards']}",
-                reason="capacity",
-            )
-    ctx.enterprise_used, ctx.budget_used = ledger.used(mine), ledger.used(budgets)
-    # The lists came with the offers; a provider of a part is always one of theirs.
-    ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
-    enterprise_used = dict(ctx.enterprise_used)
-    budget_used = dict(ctx.budget_used)
-    decided = []
-    for part in parts:
-        result = evaluate(
-            ctx.programs,
-            ctx.enterprise,
-            ProviderFacts(
-                status="listed", lists=ctx.provider_lists.get(part["provider_id"], frozenset())
-            ),
-            Contract(
-                domestic=part["domestic"],
-                purpose=request.purpose,
-                gross_amount=part["gross_amount"],
-                contract_date=ctx.contract_date,
-            ),
-            Usage(enterprise_used=enterprise_used, budget_used=budget_used),
+    # Lock the offers (by id: a fixed order, after the enterprise); then read what the
+    # locks guard, as it is now: the offers' holds, the enterprise's balances; and the
+    # budgets' usage, which the database guards again where it is spent (the ledger's
+    # trigger), so that no program is locked for long.
+    offer_ids = sorted({p.offer_id for p in parts})
+    offers = await store.lock_offers(tx, offer_ids, contract_date)
+    if any(p.offer_id not in offers.cards_on_sale for p in parts):
+        usage = store.Usage({}, {}, {})  # refused below, before anything else is read
+    else:
+        usage = await store.usage(
+            tx,
+            enterprise_id=request.enterprise_id,
+            year=contract_date.year,
+            program_ids=ctx.budgeted,
+            offer_ids=offer_ids,
+            start=match.start,
+            end=match.end,
         )
-        quoted = part["subsidy"]
-        if result.program_id != quoted.program_id or result.amount != quoted.amount:
-            raise OrderConflict(
-                f"the quoted subsidy no longer holds for offer {part['offer_id']}: quoted "
-                f"{quoted.amount} from {quoted.program_id or 'no program'}, now "
-                f"{result.amount} from {result.program_id or 'no program'}"
-                + (f" (capped by {result.capped_by})" if result.capped_by else "")
-                + "; take a new quote",
-                reason="subsidy",
-            )
-        if result.program_id is not None:
-            enterprise_used[result.program_id] = (
-                enterprise_used.get(result.program_id, ZERO) + result.amount
-            )
-            budget_used[result.program_id] = (
-                budget_used.get(result.program_id, ZERO) + result.amount
-            )
-        decided.append((part, result))
+    decided = placement.decide(
+        match,
+        parts,
+        placement.Market(
+            cards_on_sale=offers.cards_on_sale,
+            holds=usage.holds,
+            # The lists came with the offers; a provider of a part is always one of theirs.
+            provider_lists=offers.provider_lists,
+            enterprise_used=ledger.used(usage.enterprise),
+            budget_used=ledger.used(usage.budgets),
+        ),
+        placement.Pricing(
+            programs=ctx.programs,
+            enterprise=ctx.enterprise,
+            purpose=request.purpose,
+            contract_date=contract_date,
+        ),
+    )
+    if not isinstance(decided, placement.Accepted):
+        raise decided
+    return _placement_rows(principal, quote_id, request, match, decided, contract_date.year)
 
-    # 3. Write the order, its holds and the ledger reservations.
-    # Written with plain INSERTs (no unit of work to run); the answer is built from
-    # the same values.
+
+def _placement_rows(
+    principal: Principal,
+    quote_id: str,
+    request: ComputeRequest,
+    match: MatchOut,
+    decided: placement.Accepted,
+    year: int,
+) -> Placement:
+    """The order, its holds, the audit entry and the ledger reservations, as rows.
+    Written with plain INSERTs (no unit of work to run); the answer is built from the
+    same values."""
     now = utcnow()
     order = transient(
         Order,
@@ -434,7 +311,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
         quote_id=quote_id,
         request_id=request.id,
         enterprise_id=request.enterprise_id,
-        status="reserved",
+        status=OrderStatus.reserved,
         offer_id=match.offer_id,
         cards=match.cards,
         start=match.start,
@@ -450,25 +327,26 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
         updated_at=now,
     )
     rows = []
-    for part, result in decided:
+    for decided_part in decided.parts:
+        part, result = decided_part.part, decided_part.subsidy
         row = transient(
             OrderPart,
             id=new_id("opt"),
             order_id=order.id,
-            offer_id=part["offer_id"],
-            provider_id=part["provider_id"],
-            cards=part["cards"],
+            offer_id=part.offer_id,
+            provider_id=part.provider_id,
+            cards=part.cards,
             start=match.start,
             end=match.end,
             holding=True,
-            price_per_card_hour=part["price_per_card_hour"],
-            gross_amount=part["gross_amount"],
+            price_per_card_hour=part.price_per_card_hour,
+            gross_amount=part.gross_amount,
             program_id=result.program_id,
             rate=str(result.rate),
             base=result.base,
             capped_by=result.capped_by,
             subsidy_amount=result.amount,
-            net_amount=part["gross_amount"] - result.amount,
+            net_amount=part.gross_amount - result.amount,
             executed_amount=None,
             settled_subsidy=None,
             considered=[
@@ -477,10 +355,6 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
             ],
         )
         rows.append(row)
-    # One order per quote is a unique key: of two orders racing on one quote, both past
-    # the check above, the second fails here (on PostgreSQL, once the first commits),
-    # and the endpoint answers 409 `quote_used`.
-    year = ctx.contract_date.year
     entries = [
         e for row in rows for e in _entries(order, row, year, ("reserve", row.subsidy_amount))
     ]
@@ -500,8 +374,8 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     return Placement(
         order,
         [
-            (_ORDERS, [row_values(order)]),
-            (_PARTS, [row_values(row) for row in rows]),
+            (store.ORDERS, [row_values(order)]),
+            (store.PARTS, [row_values(row) for row in rows]),
             (audit.TABLE, [audit_row]),
             (ledger.TABLE, [row_values(e) for e in ledger.in_lock_order(entries)]),
         ],
@@ -514,7 +388,7 @@ async def write_order(
     """Write a checked order: the order, its holds, the audit entry and the ledger
     reservations, and `also` a statement of the caller's (the idempotency answer), in
     one round trip on PostgreSQL (`insert_rows`)."""
-    await insert_rows(tx, placement.rows, also=also)
+    await store.write(tx, placement.rows, also=also)
     await _after_capacity_hold()
 
 
@@ -540,31 +414,6 @@ def log_placed(order: Order) -> None:
             "program_ids": sorted({p.program_id for p in order.parts if p.program_id}),
         },
     )
-
-
-async def _usage(
-    tx: Transaction, offer_ids: list[str], match: MatchOut, ctx: matching.MatchContext
-) -> tuple[dict[str, list[engine.Hold]], dict[str, ledger.Balance], dict[str, ledger.Balance]]:
-    """The offers' holds over the match's window (offer id -> holds), the enterprise's
-    balances and the budgets' usage in the contract's year: one read (`_USAGE`)."""
-    rows = await fetch(
-        tx,
-        _USAGE,
-        {
-            "enterprise_id": ctx.request.enterprise_id,
-            "year": ctx.contract_date.year,
-            "program_ids": ctx.budgeted,
-            "offer_ids": offer_ids,
-            "start": match.start,
-            "end": match.end,
-        },
-    )
-    holds: dict[str, list[engine.Hold]] = {}
-    for whose, offer_id, _, _, start, end, cards in rows:
-        if whose == "hold":
-            holds.setdefault(offer_id, []).append(engine.Hold(start=start, end=end, cards=cards))
-    mine, budgets = ledger.split_balances(rows)
-    return holds, mine, budgets
 
 
 async def load_order(session: AsyncSession, order_id: str) -> Order:
@@ -605,7 +454,7 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
     if not (principal.is_operator or principal.enterprise_id == order.enterprise_id):
         raise Forbidden("only the enterprise that placed the order, or the operator, cancels it")
     order = await _lock_order(session, order)
-    if order.status != "reserved":
+    if order.status != OrderStatus.reserved:
         raise Conflict(
             f"order {order.id} is {order.status}; only a reserved order can be cancelled"
         )
@@ -615,7 +464,7 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
         part.holding = False
         released += _entries(order, part, year, ("release", part.subsidy_amount))
     await ledger.append(session, released)
-    order.status = "cancelled"
+    order.status = OrderStatus.cancelled
     order.cancelled_at = utcnow()
     order.version += 1
     await session.flush()
@@ -656,7 +505,7 @@ async def complete_order(
             f"{order.gross_amount}",
         )
     order = await _lock_order(session, order)
-    if order.status != "reserved":
+    if order.status != OrderStatus.reserved:
         raise Conflict(f"order {order.id} is {order.status}; only a reserved order completes")
     year = await ledger.reservation_year(session, order.id)
     total_subsidy = ZERO
@@ -673,7 +522,7 @@ async def complete_order(
         entries += _entries(order, part, year, ("settle", done.settled), ("release", done.released))
     await ledger.append(session, entries)
     before = {"status": order.status, "subsidy_amount": str(order.subsidy_amount)}
-    order.status = "completed"
+    order.status = OrderStatus.completed
     order.executed_amount = executed
     order.subsidy_amount = total_subsidy
     order.net_amount = executed - total_subsidy

@@ -4,19 +4,12 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.core.types import CreditCode, Day, Name, RegionCode
+from app.models.status import ProviderStatus as ProviderStatus  # answered by this API
 
 
 class ProviderKind(StrEnum):
     intelligent_computing_center = "intelligent_computing_center"
     matchmaking_partner = "matchmaking_partner"
-
-
-class ProviderStatus(StrEnum):
-    pending = "pending"
-    listed = "listed"
-    rejected = "rejected"
-    suspended = "suspended"
-    delisted = "delisted"
 
 
 class ProviderCreate(BaseModel):

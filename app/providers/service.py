@@ -14,7 +14,8 @@ from app.core.ids import new_id
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai, utcnow
 from app.models import Listing, Provider, ProviderList
-from app.providers.schemas import ListingCreate, ProviderCreate, ProviderStatus, ProviderUpdate
+from app.models.status import ProviderStatus
+from app.providers.schemas import ListingCreate, ProviderCreate, ProviderUpdate
 
 log = logging.getLogger("computematch.providers")
 
@@ -173,7 +174,7 @@ async def grant_listing(
         )
     # Two grants racing must not both pass the overlap check below.
     await lock_provider(session, provider)
-    if provider.status in ("delisted", "rejected"):
+    if provider.status in (ProviderStatus.delisted, ProviderStatus.rejected):
         raise Conflict(f"a {provider.status} provider cannot be put on a list")
     for existing in provider.listings:
         if (

@@ -17,6 +17,7 @@ from pydantic import (
 from app.core.money import Money, MoneyIn
 from app.core.timeutil import utcnow
 from app.core.types import AwareDatetime, RegionPrefix
+from app.models.status import RequestStatus as RequestStatus  # answered by this API
 from app.offers.schemas import Interconnect, Network, SoftwareStack
 from app.subsidies.schemas import Purpose
 
@@ -38,11 +39,6 @@ class DomesticPreference(StrEnum):
 class RankBy(StrEnum):
     net_amount = "net_amount"
     net_per_effective_card_hour = "net_per_effective_card_hour"
-
-
-class RequestStatus(StrEnum):
-    open = "open"
-    cancelled = "cancelled"
 
 
 AcceleratorId = Annotated[

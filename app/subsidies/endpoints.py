@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
 
 from app.core.deps import SessionDep
@@ -9,6 +9,9 @@ from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set
 from app.core.pagination import Page, PageParams, paginate
 from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal, OperatorPrincipal
+from app.core.timeutil import today_shanghai
+from app.enterprises import service as enterprise_service
+from app.ledger.schemas import VoucherUsage
 from app.models import SubsidyProgram
 from app.subsidies import service
 from app.subsidies.schemas import (
@@ -20,6 +23,9 @@ from app.subsidies.schemas import (
 )
 
 router = APIRouter(route_class=ContractRoute, tags=["subsidies"])
+# An enterprise's voucher usage: the ledger's balances against the programs' caps. Its
+# own router, included where the document lists it (app.main).
+usage_router = APIRouter(route_class=ContractRoute, tags=["enterprises"])
 
 
 async def get_program_or_404(
@@ -106,3 +112,21 @@ async def create_subsidy_quote(
 ) -> SubsidyQuoteResponse:
     """What-if: the subsidy and net amount for inline facts, under the programs stored now."""
     return await service.what_if(session, payload)
+
+
+@usage_router.get(
+    "/v1/enterprises/{enterprise_id}/voucher-usage",
+    response_model=VoucherUsage,
+    responses=problems(401, 404, 422),
+)
+async def get_voucher_usage(
+    enterprise_id: str,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    year: Annotated[int | None, Query(ge=2000, le=2100, description="Default: this year")] = None,
+) -> VoucherUsage:
+    """Per program: this enterprise's cap, reserved, settled and remaining voucher amounts."""
+    enterprise = await enterprise_service.load_enterprise(session, enterprise_id)
+    if enterprise is None or not enterprise_service.can_see(principal, enterprise_id):
+        raise NotFound(f"enterprise {enterprise_id} does not exist")
+    return await service.voucher_usage(session, enterprise, year or today_shanghai().year)

@@ -437,6 +437,21 @@ def max_rate(programs: Iterable[Program], on: date | None = None) -> Decimal:
     )
 
 
+# A split's effective rate is shown to four places (its parts' rates have two).
+SPLIT_RATE_PLACES = Decimal("0.0001")
+
+
+def split_rate(amount: Decimal, base: Decimal) -> Decimal:
+    """A split's effective rate: its parts' subsidy `amount` over `base` (their gross,
+    or the executed amount once settled), to four places; 0 on a zero base."""
+    return (amount / base).quantize(SPLIT_RATE_PLACES) if base else ZERO
+
+
+def split_capped_by(caps: Iterable[str | None]) -> str | None:
+    """What capped a split: the first of its parts' caps (in part order)."""
+    return next((cap for cap in caps if cap), None)
+
+
 def settled_subsidy(reserved: Decimal, rate: Decimal, executed_amount: Decimal) -> Decimal:
     """The subsidy of a completed order: recomputed on the executed amount with the
     program and rate chosen when the order was placed, rounded down to the fen, and

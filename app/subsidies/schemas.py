@@ -26,6 +26,8 @@ from pydantic import (
 
 from app.core.money import Money, MoneyIn, Rate, RateIn
 from app.core.types import real_region_code, region_prefix
+from app.models.status import ProgramStatus as ProgramStatus  # answered by this API
+from app.models.status import ProviderStatus
 from app.subsidies.rules import (
     Consideration,
     Contract,
@@ -52,12 +54,6 @@ class ProgramBase(StrEnum):
     settled_amount = "settled_amount"
 
 
-class ProgramStatus(StrEnum):
-    active = "active"
-    draft = "draft"
-    retired = "retired"
-
-
 class VoucherType(StrEnum):
     compute = "compute"
     model = "model"
@@ -70,14 +66,6 @@ class ProgramLevel(StrEnum):
     province = "province"
     city = "city"
     district = "district"
-
-
-class ProviderStatus(StrEnum):
-    pending = "pending"
-    listed = "listed"
-    rejected = "rejected"
-    suspended = "suspended"
-    delisted = "delisted"
 
 
 class CappedBy(StrEnum):

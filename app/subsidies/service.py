@@ -8,16 +8,20 @@ from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import audit
-from app.core.db import Transaction, fetch
+from app.core.db import Statements, on_session
 from app.core.errors import Conflict, Unprocessable
+from app.core.money import ZERO
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai
+from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
-from app.models import ProviderList, SubsidyProgram
-from app.subsidies.rules import Program, Usage, evaluate
+from app.ledger.schemas import VoucherUsage, VoucherUsageItem
+from app.models import Enterprise, ProviderList, SubsidyProgram
+from app.models.status import ProgramStatus
+from app.subsidies.rules import EnterpriseFacts, Program, Usage, effective_cap, evaluate
 from app.subsidies.schemas import (
     ProgramCreate,
     ProgramOut,
@@ -92,8 +96,7 @@ _PROGRAM_ROWS = select(
 # The same, as columns another read can carry (one round trip less for an order or a
 # match, which read their enterprise anyway).
 PROGRAMS_STATE_COLUMNS = tuple(
-    select(part).select_from(SubsidyProgram).scalar_subquery().label(f"programs_state_{i}")
-    for i, part in enumerate(_STATE_PARTS)
+    select(part).select_from(SubsidyProgram).scalar_subquery() for part in _STATE_PARTS
 )
 
 
@@ -111,12 +114,12 @@ class ProgramCache:
         self._programs: tuple[StoredProgram, ...] = ()
 
     async def load(
-        self, source: AsyncSession | Transaction, state: tuple[Any, ...] | None = None
+        self, source: Statements, state: tuple[Any, ...] | None = None
     ) -> list[StoredProgram]:
         if state is None:
-            state = tuple((await fetch(await _connection(source), _PROGRAMS_STATE, {}))[0])
+            state = tuple((await source.fetch(_PROGRAMS_STATE, {}))[0])
         if state != self._state:
-            rows = await fetch(await _connection(source), _PROGRAM_ROWS, {})
+            rows = await source.fetch(_PROGRAM_ROWS, {})
             # Read after the state: a change in between is seen again at the next check.
             self._programs = tuple(
                 StoredProgram(
@@ -133,26 +136,16 @@ _caches: "weakref.WeakKeyDictionary[Any, ProgramCache]" = weakref.WeakKeyDiction
 
 
 async def load_programs(
-    source: AsyncSession | Transaction, state: tuple[Any, ...] | None = None
+    source: Statements, state: tuple[Any, ...] | None = None
 ) -> list[StoredProgram]:
     """Every stored program, by id, as it is in the database now. `state`: the
     table's state as `PROGRAMS_STATE_COLUMNS` read it in this transaction, if a
     read already carried them."""
-    engine = (
-        source.engine.sync_engine
-        if isinstance(source, Transaction)
-        else source.sync_session.get_bind()
-    )
-    cache = _caches.get(engine)
+    key = source.database_key
+    cache = _caches.get(key)
     if cache is None:
-        cache = _caches[engine] = ProgramCache()
+        cache = _caches[key] = ProgramCache()
     return await cache.load(source, state)
-
-
-async def _connection(source: AsyncSession | Transaction) -> AsyncConnection | Transaction:
-    """What `fetch` runs a statement on: the transaction, or the session's connection
-    (asked for only when a statement is to run)."""
-    return source if isinstance(source, Transaction) else await source.connection()
 
 
 async def programs_out(session: AsyncSession, rows: list[SubsidyProgram]) -> list[ProgramOut]:
@@ -278,10 +271,42 @@ async def update_program(
 async def what_if(session: AsyncSession, payload: SubsidyQuoteRequest) -> SubsidyQuoteResponse:
     """The subsidy under the programs stored now, with the stated prior claims in place
     of the ledger; program budgets as recorded for the contract's year."""
-    programs = [stored.program for stored in await load_programs(session)]
+    programs = [stored.program for stored in await load_programs(on_session(session))]
     budgeted = [p.id for p in programs if p.annual_budget is not None]
     budgets = await ledger.programs_used(session, payload.contract_date.year, budgeted)
     enterprise, provider, contract = payload.to_facts()
     usage = Usage(enterprise_used=dict(payload.already_claimed), budget_used=budgets)
     result = evaluate(programs, enterprise, provider, contract, usage)
     return quote_response(payload.gross_amount, result)
+
+
+async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int) -> VoucherUsage:
+    """Per program: the enterprise's cap, reserved, settled and remaining amounts in
+    `year` (the ledger's balances against the programs' caps)."""
+    balances = await ledger.enterprise_balances(session, enterprise.id, year)
+    facts = EnterpriseFacts(
+        region_code=enterprise.region_code,
+        is_foundation_model_enterprise=enterprise.is_foundation_model_enterprise,
+        relaxed_caps=enterprise_service.relaxed_caps(enterprise),
+    )
+    items = []
+    for stored in await load_programs(on_session(session)):
+        program = stored.program
+        if program.voucher_type != "compute" and program.id not in balances:
+            continue
+        # A draft pays nothing until activated: its untouched cap would read as usable.
+        if program.status == ProgramStatus.draft and program.id not in balances:
+            continue
+        balance = balances.get(program.id, ledger.Balance())
+        cap = effective_cap(program, facts)
+        items.append(
+            VoucherUsageItem(
+                program_id=program.id,
+                status=program.status,
+                cap=cap,
+                reserved=balance.reserved,
+                settled=balance.settled,
+                remaining=None if cap is None else max(ZERO, cap - balance.used),
+            )
+        )
+    return VoucherUsage(enterprise_id=enterprise.id, year=year, items=items)

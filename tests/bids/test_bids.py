@@ -7,8 +7,8 @@ from typing import Any
 from httpx import AsyncClient
 from sqlalchemy import func, select
 
-from app.ledger.invariants import check
 from app.models import OrderPart
+from app.ops.invariants import check
 from tests.factories import (
     OPERATOR,
     bearer,
@@ -17,8 +17,8 @@ from tests.factories import (
     create_provider,
     create_request,
 )
+from tests.helpers import assert_problem, walk_pages
 from tests.matching.test_endpoints import matches
-from tests.registry.helpers import assert_problem, walk_pages
 
 DAY0 = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
 WINDOW = {

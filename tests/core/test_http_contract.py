@@ -11,6 +11,7 @@ import pytest
 from httpx import AsyncClient
 
 from app.main import app as module_app
+from tests.catalog.test_accelerators import new_accelerator
 from tests.factories import (
     OPERATOR,
     bearer,
@@ -22,9 +23,8 @@ from tests.factories import (
     offer_body,
     request_body,
 )
-from tests.registry.helpers import assert_problem, error_locs
-from tests.registry.test_accelerators import new_accelerator
-from tests.registry.test_listings import grant
+from tests.helpers import assert_problem, error_locs
+from tests.providers.test_listings import grant
 from tests.subsidies.test_endpoints import district_program
 
 DOCUMENT = module_app.openapi()

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 
 from app.core.textguard import MAX_DEPTH, storable, too_deep
 from tests.factories import OPERATOR, bearer, create_enterprise
-from tests.registry.helpers import assert_problem, error_locs
+from tests.helpers import assert_problem, error_locs
 
 JSON = {"Content-Type": "application/json"}
 

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from app.core.textguard import storable
 from app.core.validators import make_credit_code
 from tests.factories import OPERATOR
-from tests.registry.helpers import assert_problem, error_locs
+from tests.helpers import assert_problem, error_locs
 
 JSON = {**OPERATOR, "Content-Type": "application/json"}
 

@@ -11,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 
 from app.core.timeutil import today_shanghai
 from app.ledger import service as ledger
-from app.ledger.invariants import check
 from app.models import BudgetUsage, SubsidyProgram
+from app.ops.invariants import check
 from tests.factories import bearer, create_request
 from tests.orders.test_flow import market, order, quote_for
 

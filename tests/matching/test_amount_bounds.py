@@ -22,7 +22,7 @@ from tests.factories import (
     create_provider,
     create_request,
 )
-from tests.registry.helpers import assert_problem
+from tests.helpers import assert_problem
 
 HUGE = "9999999999999.99"
 

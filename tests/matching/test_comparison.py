@@ -14,8 +14,8 @@ from tests.factories import (
     create_provider,
     create_request,
 )
+from tests.helpers import assert_problem, walk_pages
 from tests.matching.test_endpoints import matches
-from tests.registry.helpers import assert_problem, walk_pages
 
 
 async def test_the_seeded_index_is_a_vendor_figure_ratio_to_the_a100(client: AsyncClient) -> None:

@@ -13,8 +13,8 @@ from tests.factories import (
     create_request,
     request_body,
 )
+from tests.helpers import assert_problem, mentions_field
 from tests.matching.test_endpoints import matches
-from tests.registry.helpers import assert_problem, mentions_field
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 from sqlalchemy import func, select
 
-from app.ledger.invariants import check
 from app.models import LedgerEntry, Order, OrderPart
+from app.ops.invariants import check
 from tests.factories import (
     OPERATOR,
     T0,
@@ -155,7 +155,7 @@ async def test_the_database_refuses_a_reservation_past_the_budget(
     # then refuses the one that would overspend it (on PostgreSQL at its commit).
     # Here the order is made to read the usage as it was when it was quoted.
     from app.ledger import service as ledger
-    from app.orders import service as order_service
+    from app.orders import store as order_store
 
     offer = await small_budget_market(client, Decimal("10000.00"))
     attempts = [await small_budget_quote(client, offer) for _ in range(4)]
@@ -164,19 +164,21 @@ async def test_the_database_refuses_a_reservation_past_the_budget(
             "/v1/orders", json={"quote_id": q["id"]}, headers=bearer(enterprise["api_key"])
         )
         assert placed.status_code == 201, placed.text
-    real_usage = order_service._usage
+    real_usage = order_store.usage
 
-    async def usage_before_the_third(*args: Any) -> Any:
-        holds, mine, budgets = await real_usage(*args)
+    async def usage_before_the_third(*args: Any, **kwargs: Any) -> Any:
+        usage = await real_usage(*args, **kwargs)
         stale = ledger.Balance(reserved=Decimal("6080.00"))
-        return holds, mine, {**budgets, "xihu-compute-2026": stale}
+        return order_store.Usage(
+            usage.holds, usage.enterprise, {**usage.budgets, "xihu-compute-2026": stale}
+        )
 
     third, fourth = attempts[2:]
     placed = await client.post(
         "/v1/orders", json={"quote_id": third[1]["id"]}, headers=bearer(third[0]["api_key"])
     )
     assert placed.status_code == 201, placed.text
-    monkeypatch.setattr(order_service, "_usage", usage_before_the_third)
+    monkeypatch.setattr(order_store, "usage", usage_before_the_third)
     keyed = {**bearer(fourth[0]["api_key"]), "Idempotency-Key": "fourth"}
     refused = await client.post("/v1/orders", json={"quote_id": fourth[1]["id"]}, headers=keyed)
     assert refused.status_code == 409, refused.text

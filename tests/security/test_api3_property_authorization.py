@@ -15,7 +15,7 @@ from httpx import AsyncClient
 from app.core.db import Database
 from tests.factories import OPERATOR, bearer, create_enterprise, create_offer, credit_code
 from tests.factories import offer_body as make_offer_body
-from tests.registry.helpers import assert_problem, mentions_field
+from tests.helpers import assert_problem, mentions_field
 from tests.security.conftest import World, changed_tables, snapshot
 from tests.security.operations import OPERATIONS
 

@@ -29,7 +29,7 @@ from app.models import IdempotencyRecord, RateLimitCounter
 from tests.conftest import OPERATOR_KEY
 from tests.factories import OPERATOR, bearer, create_enterprise, create_provider, credit_code
 from tests.factories import offer_body as make_offer_body
-from tests.registry.helpers import assert_problem, count_offers
+from tests.helpers import assert_problem, count_offers
 from tests.security.conftest import World, changed_tables, snapshot
 from tests.security.operations import OPERATIONS, document_operations
 from tests.security.test_api3_property_authorization import request_bodies

@@ -19,8 +19,8 @@ from app.core.db import Database
 from app.core.timeutil import utcnow
 from app.models import LedgerEntry, Order, Quote
 from tests.factories import OPERATOR, bearer, create_request, request_body
+from tests.helpers import assert_problem
 from tests.orders.test_flow import market, order, quote_for
-from tests.registry.helpers import assert_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import OperationalError
 from app.offers import service as offer_service
 from tests.factories import OPERATOR, bearer, create_enterprise, create_provider, credit_code
 from tests.factories import offer_body as make_offer_body
-from tests.registry.helpers import assert_problem
+from tests.helpers import assert_problem
 from tests.subsidies.test_endpoints import district_program
 
 APP = Path(__file__).resolve().parents[2] / "app"

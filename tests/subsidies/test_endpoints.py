@@ -7,7 +7,7 @@ import pytest
 from httpx import ASGITransport, AsyncClient
 
 from app.config import Settings
-from app.core.db import Database
+from app.core.db import Database, on_session
 from app.main import create_app
 from app.subsidies.service import load_programs
 from tests.factories import OPERATOR, bearer, create_provider
@@ -407,8 +407,8 @@ async def test_programs_are_parsed_once_until_the_table_changes(
     client: AsyncClient, db: Database
 ) -> None:
     async with db.sessionmaker() as session:
-        first = await load_programs(session)
-        again = await load_programs(session)
+        first = await load_programs(on_session(session))
+        again = await load_programs(on_session(session))
     # Unchanged: the very same parsed programs, not a new parse.
     assert [s.program for s in again] == [s.program for s in first]
     assert all(a.program is b.program for a, b in zip(first, again, strict=True))
@@ -419,7 +419,7 @@ async def test_programs_are_parsed_once_until_the_table_changes(
     )
     assert changed.status_code == 200, changed.text
     async with db.sessionmaker() as session:
-        after = {s.program.id: s for s in await load_programs(session)}
+        after = {s.program.id: s for s in await load_programs(on_session(session))}
     city = after["hz-city-compute-2024"]
     assert city.program.enterprise_annual_cap == Decimal("900000.00")
     assert city.version == 2

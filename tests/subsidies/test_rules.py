@@ -41,6 +41,8 @@ from app.subsidies.rules import (
     max_rate,
     settle,
     settled_subsidy,
+    split_capped_by,
+    split_rate,
 )
 from app.subsidies.schemas import (
     ProgramBase,
@@ -1245,3 +1247,23 @@ def test_what_if_quote_end_to_end() -> None:
 def test_what_if_quote_refuses(change: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
         SubsidyQuoteRequest.model_validate({**QUOTE, **change})
+
+
+@pytest.mark.parametrize(
+    ("amount", "base", "rate"),
+    [
+        ("331776.00", "552960.00", "0.6000"),  # ex-1's rate, as a split shows it
+        ("100.00", "300.00", "0.3333"),  # four places, half-even
+        ("200.00", "300.00", "0.6667"),
+        ("0.00", "0.00", "0"),  # nothing executed: no rate, not a division by zero
+    ],
+)
+def test_split_rate(amount: str, base: str, rate: str) -> None:
+    assert split_rate(Decimal(amount), Decimal(base)) == Decimal(rate)
+
+
+def test_split_capped_by_is_the_first_part_capped() -> None:
+    assert split_capped_by([None, "enterprise_annual_cap", "annual_budget"]) == (
+        "enterprise_annual_cap"
+    )
+    assert split_capped_by([None, None]) is None

@@ -17,7 +17,7 @@ from app.core.timeutil import utcnow
 from app.main import create_app
 from app.models import IdempotencyRecord
 from tests.factories import OPERATOR, bearer, create_offer, create_provider, credit_code, offer_body
-from tests.registry.helpers import assert_problem, count_offers, error_locs, walk_pages
+from tests.helpers import assert_problem, count_offers, error_locs, walk_pages
 
 # ---------------------------------------------------------------- problem+json
 

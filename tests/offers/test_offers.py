@@ -9,7 +9,7 @@ from httpx import AsyncClient
 
 from app.core.db import Database
 from tests.factories import OPERATOR, T0, bearer, create_offer, create_provider, offer_body
-from tests.registry.helpers import (
+from tests.helpers import (
     assert_problem,
     count_offers,
     error_locs,

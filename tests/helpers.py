@@ -1,4 +1,4 @@
-"""Shared assertions and database peeks for the registry tests."""
+"""Shared assertions and database peeks for the API tests (problems, pages, counts)."""
 
 from typing import Any
 
@@ -70,7 +70,7 @@ async def load_offer(db: Database, offer_id: str) -> Offer | None:
 
 
 async def make_enterprise(db: Database, seed: int = 4242) -> str:
-    """An enterprise row written directly (the registry tests need one only for its key)."""
+    """An enterprise row written directly (tests that need one only for its key)."""
     enterprise_id = new_id("ent")
     async with db.sessionmaker() as session:
         session.add(

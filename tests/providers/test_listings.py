@@ -9,7 +9,7 @@ from app.core.db import Database
 from app.core.timeutil import today_shanghai
 from app.models import Listing
 from tests.factories import OPERATOR, bearer, create_provider
-from tests.registry.helpers import assert_problem, count, error_locs, mentions_field
+from tests.helpers import assert_problem, count, error_locs, mentions_field
 
 KNOWN_LISTS = {
     "hz-planned-icc",

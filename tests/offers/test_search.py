@@ -15,7 +15,7 @@ from tests.factories import (
     create_provider,
     create_request,
 )
-from tests.registry.helpers import assert_problem, mentions_field, walk_pages
+from tests.helpers import assert_problem, mentions_field, walk_pages
 
 # A future day, whole hours: windows here never start in the past.
 DAY0 = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)

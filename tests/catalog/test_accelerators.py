@@ -8,7 +8,7 @@ from httpx import AsyncClient
 from app.core.db import Database
 from app.models import Accelerator
 from tests.factories import OPERATOR, bearer, create_offer, create_provider
-from tests.registry.helpers import assert_problem, count, mentions_field, walk_pages
+from tests.helpers import assert_problem, count, mentions_field, walk_pages
 
 
 def new_accelerator(**overrides: Any) -> dict[str, Any]:

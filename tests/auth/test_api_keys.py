@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.core.db import Database
 from app.models import ApiKey
 from tests.factories import OPERATOR, bearer, create_provider
-from tests.registry.helpers import assert_problem, count, make_enterprise, mentions_field
+from tests.helpers import assert_problem, count, make_enterprise, mentions_field
 
 
 async def test_operator_creates_a_provider_key_shown_once_and_stored_hashed(

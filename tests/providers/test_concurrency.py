@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from app.core.db import Database
 from app.models import Listing, Offer, Provider
 from tests.factories import OPERATOR, bearer, create_provider, credit_code, offer_body
-from tests.registry.helpers import assert_problem, count, count_offers
+from tests.helpers import assert_problem, count, count_offers
 
 RACERS = 6
 

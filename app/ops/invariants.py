@@ -7,11 +7,13 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.core.db import on_session
 from app.core.money import ZERO
 from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
 from app.matching import engine
 from app.models import BudgetUsage, Enterprise, LedgerEntry, Offer, Order, OrderPart
+from app.models.status import OrderStatus
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import EnterpriseFacts, effective_cap, settled_subsidy
 
@@ -56,7 +58,9 @@ async def _capacity(session: AsyncSession) -> list[str]:
 
 
 async def _caps_and_budgets(session: AsyncSession) -> list[str]:
-    programs = {s.program.id: s.program for s in await subsidy_service.load_programs(session)}
+    programs = {
+        s.program.id: s.program for s in await subsidy_service.load_programs(on_session(session))
+    }
     sums: dict[tuple[str, str, int], dict[str, Decimal]] = defaultdict(
         lambda: dict.fromkeys(ledger.KINDS, ZERO)
     )
@@ -130,13 +134,15 @@ async def _orders_balance(session: AsyncSession) -> list[str]:
                     f"order {order.id} part {part.id}: reserved {e['reserve']} in the "
                     f"ledger, {expected_reserve} on the order"
                 )
-            if order.status == "reserved" and (e["settle"] or e["release"]):
+            if order.status == OrderStatus.reserved and (e["settle"] or e["release"]):
                 out.append(f"order {order.id}: reserved but has settle/release entries")
-            if order.status == "cancelled" and (e["release"] != e["reserve"] or e["settle"]):
+            if order.status == OrderStatus.cancelled and (
+                e["release"] != e["reserve"] or e["settle"]
+            ):
                 out.append(f"order {order.id}: cancelled but its reservation is not released")
-            if order.status == "cancelled" and part.holding:
+            if order.status == OrderStatus.cancelled and part.holding:
                 out.append(f"order {order.id}: cancelled but still holds capacity")
-            if order.status == "completed":
+            if order.status == OrderStatus.completed:
                 settled = part.settled_subsidy or ZERO
                 if e["settle"] != settled or e["settle"] + e["release"] != e["reserve"]:
                     out.append(

@@ -10,7 +10,7 @@ from app.core.db import Database
 from app.core.validators import CREDIT_CODE_ALPHABET, make_credit_code
 from app.models import ApiKey, Provider
 from tests.factories import OPERATOR, bearer, create_provider, credit_code
-from tests.registry.helpers import (
+from tests.helpers import (
     assert_problem,
     count,
     count_providers,
