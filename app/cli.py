@@ -355,6 +355,27 @@ def check_invariants() -> None:
     )
 
 
+@cli.command("verify-chain")
+def verify_chain() -> None:
+    """Recompute the hash chain of claim events; exit 1 naming the first event that
+    does not hold."""
+    from app.claims import chain
+
+    async def run() -> tuple[int, Any]:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                return await chain.verify(session)
+        finally:
+            await db.dispose()
+
+    count, broken = asyncio.run(run())
+    if broken is not None:
+        typer.echo(f"BROKEN: claim event {broken.seq}: {broken.why}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"the chain of {count} claim events holds")
+
+
 @cli.command("serve")
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",

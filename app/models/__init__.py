@@ -3,6 +3,16 @@
 from app.models.api_key import ApiKey
 from app.models.audit import AuditEntry
 from app.models.catalog import Accelerator
+from app.models.claim import (
+    ClaimChainHead,
+    ClaimEvent,
+    ClaimEvidence,
+    ClaimPart,
+    ClaimReview,
+    Disbursement,
+    Evidence,
+    VoucherClaim,
+)
 from app.models.compute_request import ComputeRequest
 from app.models.enterprise import CapRelaxation, Enterprise
 from app.models.idempotency import IdempotencyRecord
@@ -19,8 +29,15 @@ __all__ = [
     "AuditEntry",
     "BudgetUsage",
     "CapRelaxation",
+    "ClaimChainHead",
+    "ClaimEvent",
+    "ClaimEvidence",
+    "ClaimPart",
+    "ClaimReview",
     "ComputeRequest",
+    "Disbursement",
     "Enterprise",
+    "Evidence",
     "IdempotencyRecord",
     "LedgerEntry",
     "Listing",
@@ -32,4 +49,5 @@ __all__ = [
     "Quote",
     "RateLimitCounter",
     "SubsidyProgram",
+    "VoucherClaim",
 ]

@@ -49,6 +49,7 @@ from app.matching import service as matching
 from app.matching.schemas import MatchOut
 from app.models import (
     CapRelaxation,
+    ClaimPart,
     ComputeRequest,
     Enterprise,
     LedgerEntry,
@@ -58,6 +59,7 @@ from app.models import (
     OrderPart,
     Provider,
     Quote,
+    VoucherClaim,
 )
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
@@ -571,9 +573,27 @@ async def get_order_for(session: AsyncSession, principal: Principal, order_id: s
     order = await session.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.parts))
     )
-    if order is None or not can_see(principal, order):
+    if order is None or not (
+        can_see(principal, order) or await _reviewed_by(session, principal, order_id)
+    ):
         raise NotFound(f"order {order_id} does not exist")
     return order
+
+
+async def _reviewed_by(session: AsyncSession, principal: Principal, order_id: str) -> bool:
+    """Whether a reviewer's programs have a claim covering this order (claims.md "Who")."""
+    if not principal.is_reviewer or not principal.program_ids:
+        return False
+    found = await session.scalar(
+        select(ClaimPart.id)
+        .join(VoucherClaim, VoucherClaim.id == ClaimPart.claim_id)
+        .where(
+            ClaimPart.order_id == order_id,
+            VoucherClaim.program_id.in_(principal.program_ids),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def _lock_order(session: AsyncSession, order: Order) -> Order:
