@@ -63,7 +63,7 @@ from app.models import (
 )
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
-from app.subsidies.rules import Contract, ProviderFacts, Usage, evaluate, settled_subsidy
+from app.subsidies.rules import Contract, Usage, evaluate, settled_subsidy
 
 log = logging.getLogger("computematch.orders")
 
@@ -369,6 +369,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     ctx.enterprise_used, ctx.budget_used = ledger.used(mine), ledger.used(budgets)
     # The lists came with the offers; a provider of a part is always one of theirs.
     ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
+    await matching.load_related_parties(tx, ctx, set(provider_lists))
     enterprise_used = dict(ctx.enterprise_used)
     budget_used = dict(ctx.budget_used)
     decided = []
@@ -376,9 +377,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
         result = evaluate(
             ctx.programs,
             ctx.enterprise,
-            ProviderFacts(
-                status="listed", lists=ctx.provider_lists.get(part["provider_id"], frozenset())
-            ),
+            ctx.provider_facts(part["provider_id"]),
             Contract(
                 domestic=part["domestic"],
                 purpose=request.purpose,
