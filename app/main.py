@@ -19,6 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as api_keys_router
 from app.catalog.endpoints import router as catalog_router
+from app.claims.endpoints import programs_router as claim_reports_router
 from app.claims.endpoints import router as claims_router
 from app.config import Settings, get_settings
 from app.core import metrics
@@ -145,6 +146,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api_keys_router,
         audit_router,
         claims_router,
+        claim_reports_router,
         evidence_router,
     ):
         app.include_router(router)

@@ -148,7 +148,7 @@ async def latest_hashes(session: AsyncSession, claim_ids: list[str]) -> dict[str
         .order_by(ClaimEvent.seq)
     )
     # Ordered by seq: the last hash of each claim wins.
-    return {str(claim_id): str(digest) for claim_id, digest in rows.tuples()}
+    return {str(claim_id): str(digest) for claim_id, digest in rows}
 
 
 # SQLite's append-only triggers, as migration 0008 creates them (the tests' reset of a

@@ -268,3 +268,49 @@ class ClaimEventOut(BaseModel):
     hash: str = Field(
         description="hex SHA-256 of prev_hash + the canonical JSON of every other field"
     )
+
+
+class ExportFormat(StrEnum):
+    csv = "csv"
+    xlsx = "xlsx"
+
+
+class Figures(BaseModel):
+    claimed: Money
+    approved: Money
+    paid: Money
+
+
+class DistrictFigures(Figures):
+    region_code: str
+
+
+class OriginFigures(Figures):
+    origin: str = Field(examples=["domestic"], description="domestic or non_domestic")
+
+
+class PayerFigures(BaseModel):
+    payer: str
+    paid: Money
+
+
+class EnterpriseFigures(Figures):
+    enterprise_id: str
+    name: str
+
+
+class ProgramReport(BaseModel):
+    program_id: str
+    year: int
+    claims: int
+    budget: Money | None
+    reserved: Money = Field(description="Held for orders not yet settled")
+    settled: Money = Field(description="Settled, less what reviews did not approve")
+    claimed: Money = Field(description="Σ amount of claims not rejected")
+    approved: Money
+    paid: Money
+    remaining: Money | None = Field(description="budget − reserved − settled (null: none)")
+    by_district: list[DistrictFigures]
+    by_origin: list[OriginFigures]
+    by_payer: list[PayerFigures]
+    top_enterprises: list[EnterpriseFigures]

@@ -106,7 +106,7 @@ class RequestContextMiddleware:
         finally:
             principal = _principal_fields(scope)
             # The route's template (/v1/offers/{offer_id}), never the ids in the URL.
-            route = getattr(scope.get("route"), "path", None)
+            route = getattr(scope.get("route"), "path_format", None)
             path = route or scope["path"]
             status = status_holder["status"]
             elapsed = time.perf_counter() - started

@@ -147,7 +147,7 @@ REVIEWER_ROUTES = frozenset(
 
 def _reviewer_route_or_refuse(request: Request) -> None:
     route = request.scope.get("route")
-    template = getattr(route, "path", None)
+    template = getattr(route, "path_format", None)
     if (request.method, template) in REVIEWER_ROUTES or _operator_only(route):
         return  # an operator-only route refuses every other key (403) itself
     # A read of an object answers as if it did not exist (API1); anything else is a 403.

@@ -15,6 +15,7 @@ from app.claims import chain
 from app.cli import cli
 from app.config import get_settings
 from app.core.db import Database
+from app.core.timeutil import today_shanghai
 from app.models import ClaimEvent
 from tests.claims.helpers import file_claim, hz_market, reviewer, settled_order
 
@@ -55,11 +56,12 @@ async def _claims(client: Any) -> None:
     for _ in range(2):
         order = await settled_order(client, provider, offer, enterprise)
         claim = (await file_claim(client, enterprise, [order])).json()
-        await client.post(
+        approved = await client.post(
             f"/v1/voucher-claims/{claim['id']}/review",
             json={"decision": "approve"},
             headers=office["headers"],
         )
+        assert approved.status_code == 200, approved.text
 
 
 async def test_events_cannot_be_updated_or_deleted(client: Any, db: Database) -> None:
@@ -99,3 +101,26 @@ async def test_verify_chain_names_the_first_broken_event(
     broken = await asyncio.to_thread(cli_env.invoke, cli, ["verify-chain"])
     assert broken.exit_code == 1
     assert "claim event 3: hash does not match" in broken.output
+
+
+async def test_claims_report_prints_the_year_and_writes_the_export(
+    client: Any, cli_env: CliRunner, tmp_path: Any
+) -> None:
+    await _claims(client)
+    year = str(today_shanghai().year)
+    target = tmp_path / "claims.csv"
+    result = await asyncio.to_thread(
+        cli_env.invoke,
+        cli,
+        ["claims-report", "hz-city-compute-2024", "--year", year, "--export", str(target)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["claims"] == 2
+    assert report["approved"] == report["claimed"]
+    lines = target.read_bytes().decode("utf-8-sig").splitlines()
+    assert len(lines) == 3  # the header and one row per claimed order part
+    missing = await asyncio.to_thread(
+        cli_env.invoke, cli, ["claims-report", "no-such-program", "--year", year]
+    )
+    assert missing.exit_code == 1

@@ -271,6 +271,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/voucher-claims/{claim_id}/events"): Op(
         frozenset({"enterprise_a", "reviewer_a"}), ids=claim_id
     ),
+    ("GET", "/v1/voucher-claims/export"): Op(REVIEWERS),
+    ("GET", "/v1/subsidy-programs/{program_id}/report"): Op(
+        frozenset({"reviewer_a"}), ids=lambda w: {"program_id": w.claim_a["program_id"]}
+    ),
     ("POST", "/v1/evidence"): Op(MARKET),
     ("GET", "/v1/evidence/{evidence_id}"): Op(
         frozenset({"enterprise_a", "reviewer_a"}), ids=evidence_id
