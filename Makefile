@@ -2,12 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# `make run HOST=0.0.0.0 PORT=8080` serves elsewhere.
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export DATABASE_URL ?= sqlite+aiosqlite:///var/computematch.db
+# DATABASE_URL, when set, selects the database; unset, every command uses the
+# project's var/computematch.db (app/config.py), wherever it runs from.
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run migrate serve test test-sqlite test-postgres lint format typecheck openapi check-openapi sdk bench clean
+.PHONY: help install install-dev migrate run test lint format openapi sdk clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-16s %s\n", $$1, $$2}'
@@ -32,7 +34,7 @@ migrate: install ## Bring the database (DATABASE_URL) to the current schema
 	@mkdir -p var
 	$(BIN)/alembic upgrade head
 
-run: migrate ## Install, migrate, load the demo market and serve on http://127.0.0.1:8000
+run: migrate ## Install, migrate, load the demo market (once), serve on HOST:PORT (127.0.0.1:8000)
 	$(BIN)/python -m app.cli demo-data --if-empty
 	$(BIN)/python -m app.cli serve --host $(HOST) --port $(PORT)
 
@@ -40,19 +42,20 @@ test: install-dev ## Install and run the whole suite (TEST_DATABASE_URL selects 
 	$(BIN)/pytest
 
 lint: install-dev ## ruff lint and format check, mypy
-	$(BIN)/ruff check app tests migrations bench
-	$(BIN)/ruff format --check app tests migrations bench
+	$(BIN)/ruff check app tests migrations bench sdk
+	$(BIN)/ruff format --check app tests migrations bench sdk
 	$(BIN)/mypy app
 
 format: install-dev ## Format the code
-	$(BIN)/ruff format app tests migrations bench
-	$(BIN)/ruff check --fix app tests migrations bench
+	$(BIN)/ruff format app tests migrations bench sdk
+	$(BIN)/ruff check --fix app tests migrations bench sdk
 
 openapi: install ## Regenerate openapi/openapi.json from the app
 	$(BIN)/python -m app.cli openapi > openapi/openapi.json
 
-sdk: install-dev ## Generate the Python SDK from openapi/openapi.json into build/sdk/
-	$(BIN)/python -m tests.sdk.generate --force
+sdk: install-dev ## Generate the Python SDK (computematch-client) into build/sdk/ and its wheel into build/dist/
+	$(BIN)/python -m sdk.generate --force
+	$(BIN)/python -m build --wheel --outdir build/dist build/sdk
 
 clean: ## Remove the virtual environment and local data
 	rm -rf $(VENV) var build

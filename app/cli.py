@@ -11,28 +11,96 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from app.config import get_settings
-from app.core.db import Database
+from app.core.db import Database, is_sqlite
 from app.ops.csv_io import Kind
 
-cli = typer.Typer(help="computematch operator commands", no_args_is_help=True)
+# A failure is one line on stderr saying what to do (see `explain`), exit status 1; the
+# traceback only with -v.
+cli = typer.Typer(
+    help="computematch operator commands", no_args_is_help=True, pretty_exceptions_enable=False
+)
+_verbose = False
 
 
 @cli.callback()
 def options(
     verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Log business events (JSON) to stderr")
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Log business events (JSON) to stderr; tracebacks of failures"
+        ),
     ] = False,
 ) -> None:
     """Operate a computematch database: keys, CSV import and export, reports, checks."""
     from app.core.logging import configure_logging
 
+    global _verbose
+    _verbose = verbose
     configure_logging(logging.INFO if verbose else logging.WARNING, get_settings().log_format)
 
 
+class CliError(Exception):
+    """A failure whose message already says what to do."""
+
+
 def _db() -> Database:
-    return Database(get_settings().database_url)
+    url = get_settings().database_url
+    if is_sqlite(url):
+        # SQLite would create an empty file (and its directory) and then fail on the
+        # first table: say where the database was looked for instead.
+        path = make_url(url).database
+        if path and path != ":memory:" and not Path(path).is_file():
+            raise CliError(
+                f"no database at {Path(path).resolve()}: create it with `make migrate` "
+                "(or `alembic upgrade head` in the project directory), or set DATABASE_URL"
+            )
+    return Database(url)
+
+
+def _where(url: str) -> str:
+    """The database as a person names it, without its password."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return str(Path(parsed.database or "").resolve())
+    return parsed.render_as_string(hide_password=True)
+
+
+def explain(exc: BaseException) -> str:
+    """One line: what went wrong and what to do about it."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+
+    text = str(getattr(exc, "orig", None) or exc)
+    if isinstance(exc, CliError):
+        return text
+    if isinstance(exc, ValidationError):  # of the settings: name the variable at fault
+        messages = []
+        for error in exc.errors():
+            msg = str(error["msg"]).removeprefix("Value error, ")
+            name = str(error["loc"][0]) if error["loc"] else ""
+            variable = name if name.isupper() else f"COMPUTEMATCH_{name.upper()}"
+            messages.append(msg if not name or variable in msg else f"{variable}: {msg}")
+        return "; ".join(messages)
+    try:
+        where = _where(get_settings().database_url)
+    except Exception:
+        where = "DATABASE_URL"
+    if isinstance(exc, OperationalError | ProgrammingError) and (
+        "no such table" in text or ("relation" in text and "does not exist" in text)
+    ):
+        return (
+            f"the database at {where} has no tables yet: run `make migrate` (or "
+            "`alembic upgrade head` in the project directory, with the same DATABASE_URL)"
+        )
+    if isinstance(exc, ModuleNotFoundError) and exc.name in {"psycopg", "psycopg2"}:
+        return "DATABASE_URL needs the asyncpg driver: write postgresql+asyncpg://…"
+    if isinstance(exc, DBAPIError | OSError):
+        return f"cannot use the database at {where}: {text.splitlines()[0] if text else exc!r}"
+    return f"{type(exc).__name__}: {text or 'unexpected failure'} (run with -v for the traceback)"
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -67,13 +135,31 @@ def create_key(
     from app.auth import service as auth_service
     from app.auth.schemas import ApiKeyCreate
 
+    if role == "provider" and provider_id is None:
+        raise _fail("a provider key needs --provider-id PROVIDER_ID", 2)
+    if role == "enterprise" and enterprise_id is None:
+        raise _fail("an enterprise key needs --enterprise-id ENTERPRISE_ID", 2)
     try:
         payload = ApiKeyCreate(
             role=role, provider_id=provider_id, enterprise_id=enterprise_id, name=name
         )
-    except ValueError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        flags = {
+            "role": "--role",
+            "provider_id": "--provider-id",
+            "enterprise_id": "--enterprise-id",
+        }
+        messages = [
+            f"{flags.get(str(e['loc'][0]), '--' + str(e['loc'][0])) + ': ' if e['loc'] else ''}"
+            f"{str(e['msg']).removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise _fail(
+            "; ".join(messages)
+            .replace("provider_id", "--provider-id")
+            .replace("enterprise_id", "--enterprise-id"),
+            2,
+        ) from None
 
     async def run() -> tuple[str, str]:
         db = _db()
@@ -92,7 +178,7 @@ def create_key(
     try:
         key_id, secret = asyncio.run(run())
     except Exception as exc:  # a domain error: say it plainly
-        raise _fail(str(exc)) from None
+        raise _fail(explain(exc)) from None
     # The secret alone on stdout (KEY=$(computematch create-key)); its id, for revoke-key, aside.
     typer.echo(f"key id: {key_id} (the secret below is shown this once)", err=True)
     typer.echo(secret)
@@ -175,7 +261,7 @@ def import_csv(
         with _progress(f"Importing {kind.value}", len(rows)) as progress:
             result = asyncio.run(run(progress))
     except Exception as exc:
-        raise _fail(f"the import failed and nothing was imported: {exc}") from None
+        raise _fail(f"the import failed and nothing was imported: {explain(exc)}") from None
     typer.echo(("dry run, nothing written: " if dry_run else "") + result.summary())
     if result.refused:
         target = refused or file.with_name(file.stem + ".refused.csv")
@@ -432,29 +518,24 @@ def serve(
     if settings.operator_key is not None:
         typer.echo("Operator key: the value of COMPUTEMATCH_OPERATOR_KEY")
     else:
-        from app.auth import service as auth_service
-        from app.core.db import begin_write
+        from app.demo import rotate_demo_operator_key
 
-        async def make_key() -> str:
-            db = _db()
-            try:
-                async with db.sessionmaker() as session:
-                    await begin_write(session)
-                    _, secret = await auth_service.issue_key(
-                        session, role="operator", name="make run"
-                    )
-                    await session.commit()
-                    return secret
-            finally:
-                await db.dispose()
-
-        typer.echo(f"Operator key (shown once): {asyncio.run(make_key())}")
+        secret, revoked = asyncio.run(rotate_demo_operator_key(_db()))
+        if revoked:
+            typer.echo(f"(the demo operator key of the last start is revoked: {revoked[0]})")
+        typer.echo(f"Operator key (shown once): {secret}")
     typer.echo(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     uvicorn.run("app.main:app", host=host, port=port, workers=workers, log_level="warning")
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except Exception as exc:
+        if _verbose:
+            raise
+        typer.echo(f"error: {explain(exc)}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

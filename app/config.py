@@ -3,12 +3,65 @@
 import json
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/computematch.db"
+# The async drivers the service runs on, by backend: a URL naming another driver (or
+# none: `postgresql://` means psycopg2 to SQLAlchemy) is refused at start with the fix.
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+
+
+def project_dir() -> Path:
+    """The directory of the project: the one holding `alembic.ini` beside the `app`
+    package (a source checkout, installed editable), else the working directory (an
+    installed package run from its deployment directory, as in the Docker image)."""
+    source = Path(__file__).resolve().parents[1]
+    return source if (source / "alembic.ini").is_file() else Path.cwd()
+
+
+def default_database_url() -> str:
+    """`var/computematch.db` of the project, wherever the command runs from: a command
+    run from another directory uses (and reports on) the same database, and never
+    leaves an empty `var/computematch.db` behind in the working directory."""
+    return f"sqlite+aiosqlite:///{project_dir() / 'var' / 'computematch.db'}"
+
+
+def _async_driver(url: str) -> str:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError(
+            "DATABASE_URL is not a database URL; use sqlite+aiosqlite:///path/to/file.db "
+            "or postgresql+asyncpg://user:password@host/db"
+        ) from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    wanted = ASYNC_DRIVERS.get(backend)
+    if wanted is None:
+        raise ValueError(
+            f"DATABASE_URL names {backend}; the service runs on SQLite "
+            "(sqlite+aiosqlite://) or PostgreSQL (postgresql+asyncpg://)"
+        )
+    if driver != wanted:
+        scheme = url.partition("://")[0]
+        raise ValueError(
+            f"DATABASE_URL starts with {scheme}://, a driver the service does not use; "
+            f"use {backend}+{wanted}:// (the rest of the URL unchanged)"
+        )
+    return url
+
+
 _ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
 
 
@@ -27,12 +80,17 @@ def _origins(value: object) -> object:
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_prefix="COMPUTEMATCH_", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_prefix="COMPUTEMATCH_",
+        extra="ignore",
+        populate_by_name=True,
+        # A refused DATABASE_URL may hold a password: its errors never quote it.
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "test", "production"] = "development"
-    database_url: str = Field(
-        DEFAULT_DATABASE_URL,
+    database_url: Annotated[str, AfterValidator(_async_driver)] = Field(
+        default_factory=default_database_url,
         validation_alias=AliasChoices("DATABASE_URL", "COMPUTEMATCH_DATABASE_URL"),
     )
     # Accepted as an operator key when set (set-up and demos); never logged.

@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from app.core.db import Database, begin_write
 from app.core.ids import new_id
 from app.core.validators import make_credit_code
-from app.models import Accelerator, ComputeRequest, Enterprise, Listing, Offer, Provider
+from app.models import Accelerator, ApiKey, ComputeRequest, Enterprise, Listing, Offer, Provider
 
 HANGZHOU_DISTRICTS = {
     "330102": "上城",
@@ -109,7 +109,18 @@ async def load_demo_market(
             await begin_write(session)
             existing = await session.scalar(select(func.count()).select_from(Provider))
             if if_empty and existing:
-                return f"demo data skipped: {existing} providers already exist"
+                # A restart names the same first request as the first run did: the demo's
+                # requests were the database's first, and the Binjiang one sorts first.
+                first = await session.scalar(
+                    select(ComputeRequest.id).order_by(ComputeRequest.id).limit(1)
+                )
+                where = (
+                    f"; first compute request: {first}, see its matches at "
+                    f"/v1/compute-requests/{first}/matches"
+                    if first is not None
+                    else ""
+                )
+                return f"demo data skipped: {existing} providers already exist{where}"
             accelerators = list((await session.scalars(select(Accelerator))).all())
             catalog = {a.id: a for a in accelerators}
             priced = [a for a in PRICE_BANDS if a in catalog]
@@ -226,5 +237,42 @@ async def load_demo_market(
                 f"{len(request_rows)} open compute requests (first: {request_rows[0]['id']}, "
                 f"see its matches at /v1/compute-requests/{request_rows[0]['id']}/matches)"
             )
+    finally:
+        await db.dispose()
+
+
+# The label of the operator key `computematch serve` (`make run`) mints; "make run" is
+# what earlier versions wrote.
+DEMO_KEY_NAMES = ("demo operator key (computematch serve)", "make run")
+
+
+async def rotate_demo_operator_key(db: Database) -> tuple[str, list[str]]:
+    """A new demo operator key, and the ids of the earlier ones, revoked in the same
+    transaction: however often the demo restarts, one demo key is live (keys made with
+    create-key or the API are never touched)."""
+    from app.auth import service as auth_service
+    from app.ops.csv_io import OPERATOR
+
+    try:
+        async with db.sessionmaker() as session:
+            await begin_write(session)
+            earlier = list(
+                await session.scalars(
+                    select(ApiKey.id)
+                    .where(
+                        ApiKey.role == "operator",
+                        ApiKey.name.in_(DEMO_KEY_NAMES),
+                        ApiKey.revoked_at.is_(None),
+                    )
+                    .order_by(ApiKey.id.desc())
+                )
+            )
+            for key_id in earlier:
+                await auth_service.revoke_key(session, OPERATOR, key_id)
+            _, secret = await auth_service.issue_key(
+                session, role="operator", name=DEMO_KEY_NAMES[0]
+            )
+            await session.commit()
+            return secret, earlier
     finally:
         await db.dispose()

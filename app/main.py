@@ -29,6 +29,7 @@ from app.core.logging import configure_logging
 from app.core.middleware import BodyLimitMiddleware, IdempotencyMiddleware, RequestContextMiddleware
 from app.core.openapi import OPENAPI_TAGS, install_openapi
 from app.core.ratelimit import RateLimiter, RateLimitMiddleware
+from app.core.routing import ContractRoute
 from app.core.textguard import TextGuardMiddleware
 from app.enterprises.endpoints import router as enterprises_router
 from app.evidence import service as evidence_service
@@ -106,6 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.db = db
+    # The app's own routes (health, docs) refuse what they do not declare, as the
+    # domains' routers do.
+    app.router.route_class = ContractRoute
     install_error_handlers(app)
 
     # A request is matched against the routes in this order, one by one (about 2 µs

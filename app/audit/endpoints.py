@@ -8,10 +8,11 @@ from sqlalchemy import select
 from app.core.deps import SessionDep
 from app.core.errors import problems
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import OperatorPrincipal
 from app.models import AuditEntry
 
-router = APIRouter(tags=["audit"])
+router = APIRouter(route_class=ContractRoute, tags=["audit"])
 
 
 class AuditEntryOut(BaseModel):

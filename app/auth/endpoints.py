@@ -1,18 +1,19 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 from sqlalchemy import select
 
 from app.auth import service
 from app.auth.schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyOut, Role
 from app.core.deps import SessionDep
 from app.core.errors import problems
-from app.core.etag import IdempotencyKey
+from app.core.etag import IdempotencyKey, set_location
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import OperatorPrincipal
 from app.models import ApiKey
 
-router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
+router = APIRouter(route_class=ContractRoute, prefix="/v1/api-keys", tags=["api-keys"])
 
 
 @router.get("", response_model=Page[ApiKeyOut], responses=problems(401, 403, 422))
@@ -40,10 +41,12 @@ async def create_api_key(
     payload: ApiKeyCreate,
     session: SessionDep,
     principal: OperatorPrincipal,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ApiKeyCreated:
     """Create an API key for the operator, a provider or an enterprise; the secret is shown once."""
     key, secret = await service.create_key(session, principal, payload)
+    set_location(response, f"/v1/api-keys/{key.id}")  # where it is revoked
     return ApiKeyCreated.model_validate(
         {**ApiKeyOut.model_validate(key).model_dump(), "key": secret}
     )

@@ -7,12 +7,13 @@ from app.catalog import service
 from app.catalog.schemas import AcceleratorCreate, AcceleratorOut, AcceleratorUpdate
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
-from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
+from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set_location
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal, OperatorPrincipal
 from app.models import Accelerator
 
-router = APIRouter(prefix="/v1/accelerators", tags=["accelerators"])
+router = APIRouter(route_class=ContractRoute, prefix="/v1/accelerators", tags=["accelerators"])
 
 
 async def get_accelerator_or_404(
@@ -62,6 +63,7 @@ async def create_accelerator(
     """Add an accelerator model to the catalog."""
     acc = await service.create_accelerator(session, principal, payload)
     set_etag(response, acc.id, acc.version)
+    set_location(response, f"/v1/accelerators/{acc.id}")
     return acc
 
 

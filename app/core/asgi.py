@@ -16,6 +16,7 @@ def header(scope: Scope, name: bytes) -> str | None:
 
 
 async def send_problem(
+    scope: Scope,
     send: Send,
     status: int,
     type_: str,
@@ -24,15 +25,20 @@ async def send_problem(
     extra_headers: list[Any] = (),  # type: ignore[assignment]
     fields: dict[str, Any] | None = None,
 ) -> None:
-    body = json.dumps(
-        {
-            "type": TYPE_BASE + type_,
-            "title": title,
-            "status": status,
-            "detail": detail,
-            **(fields or {}),
-        }
-    ).encode()
+    """A problem answered by a middleware, before or instead of the app: like every
+    other problem it names the request's path (`instance`) and its `request_id`."""
+    document: dict[str, Any] = {
+        "type": TYPE_BASE + type_,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": scope["path"],
+    }
+    request_id = scope.get("state", {}).get("request_id")
+    if request_id:
+        document["request_id"] = request_id
+    document.update(fields or {})
+    body = json.dumps(document).encode()
     headers = [
         (b"content-type", PROBLEM_JSON.encode()),
         (b"content-length", str(len(body)).encode()),

@@ -33,7 +33,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -46,6 +46,7 @@ from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
+from app.core import dberrors
 from app.core.money import from_fen, to_fen
 
 log = logging.getLogger("computematch.db")
@@ -125,12 +126,26 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
     # No overflow: an overflow connection is closed as soon as it is returned, so under
     # a load just past the pool every few requests paid for a new connection (and the
     # server for a new backend); past the pool, a request waits for a connection.
-    # No pool_pre_ping: it costs a round trip on every checkout. A connection found dead
-    # fails its one request, and SQLAlchemy then invalidates the whole pool, so a
-    # database restart costs each process one failed request.
-    return create_async_engine(
+    # No pool_pre_ping: it costs a round trip on every checkout. A connection the driver
+    # knows closed is never handed out (`_refuse_closed`, a local check); one found dead
+    # by its statement fails its one request, and the whole pool is then invalidated
+    # (by SQLAlchemy for a session, by `Database.transaction` on the driver), so a
+    # database restart costs each process about one failed request, a 503.
+    engine = create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=0, pool_recycle=3600, **JSON_CODEC
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed)
+    return engine
+
+
+def _refuse_closed(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """At checkout, a connection asyncpg already knows to be closed (the server ended
+    it: a restart, `pg_terminate_backend`) is refused: the pool then replaces it with a
+    new one. No round trip: `is_closed()` reads the protocol's state, which the event
+    loop updated when the socket closed."""
+    driver = record.driver_connection
+    if driver is not None and driver.is_closed():
+        raise DisconnectionError("the connection was closed by the server")
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -206,33 +221,76 @@ class Database:
             async with session_scope(self) as session:
                 yield Transaction(self.engine, connection=await session.connection())
             return
-        async with self.engine.connect() as conn:
+        conn, driver = await self._begin()
+        try:
+            try:
+                yield Transaction(self.engine, driver=driver)
+            except BaseException:
+                try:
+                    await driver.execute("ROLLBACK")
+                except Exception as error:  # the caller's error is the one to raise
+                    log.warning("rollback failed (%s)", type(error).__name__)
+                raise
+            with _as_sqlalchemy_errors("COMMIT"):
+                await driver.execute("COMMIT")
+        except BaseException as error:
+            if dberrors.is_disconnect(error):
+                self._invalidate_pool(conn)
+            raise
+        finally:
+            await _release(conn, driver)
+
+    async def _begin(self) -> tuple[AsyncConnection, asyncpg.Connection]:
+        """A pooled connection of the engine, in a transaction begun on the driver.
+
+        A connection that fails its BEGIN for being gone (the server ended it and the
+        driver had not noticed yet) ran nothing: the pool is invalidated and the
+        transaction begun once more, on a new connection."""
+        for attempt in (1, 2):
+            conn = await self.engine.connect()
             driver = (await conn.get_raw_connection()).driver_connection
             assert driver is not None
             try:
                 with _as_sqlalchemy_errors("BEGIN"):
                     await driver.execute("BEGIN")
-                try:
-                    yield Transaction(self.engine, driver=driver)
-                except BaseException:
-                    try:
-                        await driver.execute("ROLLBACK")
-                    except Exception as error:  # the caller's error is the one to raise
-                        log.warning("rollback failed (%s)", type(error).__name__)
+            except BaseException as error:
+                disconnect = dberrors.is_disconnect(error)
+                if disconnect:
+                    self._invalidate_pool(conn)
+                await _release(conn, driver)
+                if attempt == 2 or not disconnect:
                     raise
-                with _as_sqlalchemy_errors("COMMIT"):
-                    await driver.execute("COMMIT")
-            finally:
-                # SQLAlchemy's pool resets only the transactions SQLAlchemy began: a
-                # connection left in this one (its ROLLBACK cancelled, or failed) is
-                # closed, never handed to the next request.
-                if driver.is_in_transaction():
-                    await conn.invalidate()
+                log.warning("BEGIN found the connection gone; once more on a new one")
+                continue
+            return conn, driver
+        raise AssertionError("unreachable")
+
+    def _invalidate_pool(self, conn: AsyncConnection) -> None:
+        """Every connection of the pool as old as this one is replaced at its next
+        checkout (what SQLAlchemy does for a session's statement that finds its
+        connection gone), and this one is closed now."""
+        pool = self.engine.sync_engine.pool
+        fairy = conn.sync_connection.connection if conn.sync_connection is not None else None
+        if fairy is not None:
+            pool._invalidate(fairy)  # SQLAlchemy's own path for a disconnect
 
     async def dispose(self) -> None:
         for close in self._closers:
             await close()
         await self.engine.dispose()
+
+
+async def _release(conn: AsyncConnection, driver: asyncpg.Connection) -> None:
+    """Back to the pool, unless it is closed or left in a transaction.
+
+    SQLAlchemy's pool resets only the transactions SQLAlchemy began: a connection left
+    in this one (its ROLLBACK cancelled, or failed) is closed, never handed to the next
+    request; so is one the server ended (`is_in_transaction()` is false on it)."""
+    try:
+        if driver.is_closed() or driver.is_in_transaction():
+            await conn.invalidate()
+    finally:
+        await conn.close()
 
 
 async def begin_write(session: AsyncSession) -> None:
@@ -385,8 +443,12 @@ def _as_sqlalchemy_errors(sql: str) -> Iterator[None]:
         yield
     except asyncpg.IntegrityConstraintViolationError as error:
         raise IntegrityError(sql, None, error) from error
-    except asyncpg.PostgresError as error:
-        raise DBAPIError(sql, None, error) from error
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError) as error:
+        # The driver's own errors too (a closed connection, another operation in
+        # progress): SQLAlchemy raises those as DBAPIErrors of its own.
+        raise DBAPIError(
+            sql, None, error, connection_invalidated=dberrors.is_disconnect(error)
+        ) from error
 
 
 class CompiledStatements:
@@ -570,8 +632,16 @@ class StatementRunner:
             sqlite = await self._sqlite_connection()
             return list(await sqlite.execute_fetchall(sql, arguments))
         pool = self._pool or await self._postgresql()
-        async with pool.acquire() as connection:
-            return list(await connection.fetch(sql, *arguments))
+        try:
+            # asyncpg's pool replaces a connection it knows closed at acquire.
+            async with pool.acquire() as connection:
+                return list(await connection.fetch(sql, *arguments))
+        except STATEMENT_ERRORS as error:
+            if dberrors.is_disconnect(error):
+                # Its peers were most likely ended with it (a restart, a failover):
+                # each is replaced at its next acquire, not found dead by a request.
+                await pool.expire_connections()
+            raise
 
     async def _postgresql(self) -> asyncpg.Pool:
         async with self._opening:
@@ -617,7 +687,13 @@ class StatementRunner:
 
 
 # What a StatementRunner's statement raises when the database fails it.
-STATEMENT_ERRORS = (sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
+STATEMENT_ERRORS = (
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+)
 
 
 async def _nothing_to_reset(connection: asyncpg.Connection) -> None:

@@ -40,7 +40,8 @@ class Problem(BaseModel):
     reason: str | None = Field(
         None,
         description="For some conflicts (409), which rule failed: `capacity`, `subsidy`, "
-        "`quote_used`, `quote_expired`, `request_closed`, `offer_unavailable`",
+        "`quote_used`, `quote_expired`, `request_closed`, `offer_unavailable`, "
+        "`window_started`",
         examples=["capacity"],
     )
 
@@ -228,6 +229,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "Conflict with the current state",
         412: "Stale If-Match",
         413: "Request body too large",
+        415: "The body is not JSON (send Content-Type: application/json)",
         422: "Validation error",
         429: "Rate limited",
     }

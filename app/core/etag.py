@@ -17,6 +17,11 @@ def set_etag(response: Response, resource_id: str, version: int) -> None:
     response.headers["ETag"] = etag_for(resource_id, version)
 
 
+def set_location(response: Response, path: str) -> None:
+    """A 201's `Location`: the path of the resource it created."""
+    response.headers["Location"] = path
+
+
 def check_if_match(if_match: str | None, resource_id: str, version: int) -> None:
     if if_match is None:
         return

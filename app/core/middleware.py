@@ -1,5 +1,6 @@
 """Pure ASGI middleware: request context, body limits, idempotent POSTs."""
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -24,6 +25,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.base import Executable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core import dberrors
 from app.core.asgi import header, send_problem
 from app.core.context import reset_request_id, set_request_id
 from app.core.db import STATEMENT_ERRORS, Database, Statement, StatementRunner
@@ -88,20 +90,42 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception as error:
             if status_holder["started"]:
                 raise
             # No handler answered. Starlette's last resort would answer outside this
             # middleware (no security headers, no request id): answer here, say nothing
             # internal, and log the whole error with the request's id.
+            fault = dberrors.classify(error)
+            if fault is not None:
+                # The database's weather, not a bug: retryable, and never stored as a
+                # key's answer (the idempotency middleware inside saw the error).
+                error_log.warning(
+                    "%s on %s %s: %s (%s)",
+                    fault.value,
+                    scope["method"],
+                    scope["path"],
+                    type(error).__name__,
+                    error,
+                )
+                await send_problem(
+                    scope,
+                    send_wrapper,
+                    503,
+                    "service-unavailable",
+                    "Service unavailable",
+                    dberrors.problem_detail(fault),
+                    [(b"retry-after", str(dberrors.RETRY_AFTER_SECONDS).encode())],
+                )
+                return
             error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             await send_problem(
+                scope,
                 send_wrapper,
                 500,
                 "internal-error",
                 "Internal server error",
                 "An unexpected error occurred; it has been logged.",
-                fields={"instance": scope["path"], "request_id": request_id},
             )
         finally:
             principal = _principal_fields(scope)
@@ -173,6 +197,7 @@ class _LimitedRequest:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await send_problem(
+                scope,
                 send,
                 413,
                 "payload-too-large",
@@ -188,6 +213,7 @@ class _LimitedRequest:
             nonlocal started
             started = True
             await send_problem(
+                scope,
                 send,
                 413,
                 "payload-too-large",
@@ -232,9 +258,13 @@ class _BodyTooLarge(Exception):
 
 
 REPLAYED_HEADERS = {"content-type", "etag", "location"}
-# A record still pending this long is taken to have died with its process (killed
-# mid-request): a retry with the same key and body may then run the request again.
-PENDING_TIMEOUT = timedelta(minutes=2)
+# A claimed record is leased to its request: renewed every LEASE_RENEWAL while the
+# request runs, it is taken to have died with its process (killed mid-request, or its
+# release failed) once PENDING_TIMEOUT passes unrenewed, and a retry with the same key
+# and body may then run the request again. Seconds, not minutes: the client told to
+# retry is not refused for long.
+PENDING_TIMEOUT = timedelta(seconds=6)
+LEASE_RENEWAL = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -278,6 +308,13 @@ def _record_statements(is_sqlite: bool) -> dict[str, Any]:
             response_body=bindparam("sealed_body"),
         ),
         "forget": delete(table).where(record, table.c.state == "pending"),
+        # The lease, renewed only while this request still holds it: `created_at` is
+        # the instant it last wrote (a request that took over a stale record wrote its
+        # own), so a renewal never takes a record back.
+        "renew": update(table)
+        .where(record, table.c.state == "pending", table.c.created_at == bindparam("held"))
+        .values(created_at=bindparam("now"))
+        .returning(table.c.id),
     }
 
 
@@ -390,6 +427,7 @@ class IdempotencyMiddleware:
             return
         if not 1 <= len(key) <= 255:
             await send_problem(
+                scope,
                 send,
                 422,
                 "validation-error",
@@ -432,9 +470,10 @@ class IdempotencyMiddleware:
             await self.limiter.refuse(scope, send, counted)
             return
         if not claimed:
-            await self._answer_existing(send, await self._read(record), fingerprint, seal)
+            await self._answer_existing(scope, send, await self._read(record), fingerprint, seal)
             return
 
+        lease = _Lease(self.records, self.statements["renew"], record, now)
         answer = PendingAnswer(self.statements["done"], record, seal)
         scope.setdefault("state", {})["idempotency"] = answer
         replay_body = body
@@ -457,18 +496,29 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, replay_receive, capture_send)
         except BaseException:
-            await self.records.run(self.statements["forget"], record)
+            lease.end()
+            await self._forget(record)
             raise
+        lease.end()
         if answer.committed:
             return  # answered in the endpoint's own transaction
         status = captured["status"]
         if status >= 500 or status == 429:
-            await self.records.run(self.statements["forget"], record)
+            await self._forget(record)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in captured["headers"]}
         await self.records.run(
             self.statements["done"], answer.values(status, headers, captured["body"])
         )
+
+    async def _forget(self, record: dict[str, str]) -> None:
+        """Drop the pending record so that a retry runs the request again. If that
+        fails too (the database is gone), the record's lease runs out instead: the
+        request's own error, already on its way, is the one to answer."""
+        try:
+            await self.records.run(self.statements["forget"], record)
+        except STATEMENT_ERRORS as error:
+            error_log.warning("idempotency record not released (%s)", type(error).__name__)
 
     async def _count_and_claim(
         self, scope: Scope, params: dict[str, Any]
@@ -514,6 +564,7 @@ class IdempotencyMiddleware:
 
     async def _answer_existing(
         self,
+        scope: Scope,
         send: Send,
         record: StoredResponse | None,
         fingerprint: str,
@@ -521,6 +572,7 @@ class IdempotencyMiddleware:
     ) -> None:
         if record is None:
             await send_problem(
+                scope,
                 send,
                 409,
                 "idempotency-in-progress",
@@ -531,6 +583,7 @@ class IdempotencyMiddleware:
         body = seal.open(record.body or "") if record.state == "done" else b""
         if record.fingerprint != fingerprint or body is None:
             await send_problem(
+                scope,
                 send,
                 422,
                 "idempotency-key-reused",
@@ -540,6 +593,7 @@ class IdempotencyMiddleware:
             return
         if record.state != "done" or record.status is None:
             await send_problem(
+                scope,
                 send,
                 409,
                 "idempotency-in-progress",
@@ -552,6 +606,61 @@ class IdempotencyMiddleware:
         headers += [(b"content-length", str(len(body)).encode()), (b"idempotent-replayed", b"true")]
         await send({"type": "http.response.start", "status": record.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+_RENEWING: "set[asyncio.Task[None]]" = set()  # renewals under way, kept from the GC
+
+
+class _Lease:
+    """Renews a claimed record's lease every `LEASE_RENEWAL` while its request runs.
+
+    A timer, not a task: most requests end before it first fires, and cancelling a
+    timer costs nothing. A renewal that fails (the database unreachable) is tried again
+    at the next turn; one that finds the record no longer this request's (answered,
+    released, or taken over after the lease ran out) ends the lease.
+    """
+
+    def __init__(
+        self, runner: StatementRunner, statement: Executable, record: dict[str, str], held: Any
+    ) -> None:
+        self._runner = runner
+        self._statement = statement
+        self._record = record
+        self._held = held
+        self._ended = False
+        self._timer = asyncio.get_running_loop().call_later(
+            LEASE_RENEWAL.total_seconds(), self._renew_soon
+        )
+
+    def end(self) -> None:
+        # A renewal under way is left to finish: cancelling a statement midway would
+        # leave its connection busy. It can only touch a record still pending.
+        self._ended = True
+        self._timer.cancel()
+
+    def _renew_soon(self) -> None:
+        task = asyncio.ensure_future(self._renew())
+        _RENEWING.add(task)
+        task.add_done_callback(_RENEWING.discard)
+
+    async def _renew(self) -> None:
+        if self._ended:
+            return
+        now = utcnow()
+        try:
+            renewed = await self._runner.run(
+                self._statement, {**self._record, "held": self._held, "now": now}
+            )
+        except STATEMENT_ERRORS as error:
+            error_log.warning("idempotency lease not renewed (%s)", type(error).__name__)
+            renewed = [True]  # still this request's, as far as anyone knows
+        else:
+            if renewed:
+                self._held = now
+        if renewed and not self._ended:
+            self._timer = asyncio.get_running_loop().call_later(
+                LEASE_RENEWAL.total_seconds(), self._renew_soon
+            )
 
 
 class ResponseSeal:

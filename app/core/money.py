@@ -42,6 +42,13 @@ def from_fen(value: int) -> Decimal:
     return (Decimal(value) / 100).quantize(FEN)
 
 
+def max_price_per_card_hour(cards: int, hours: int) -> Decimal:
+    """The highest price per card-hour whose amount for `cards` × `hours` is at most
+    `MAX_AMOUNT`: every amount the service derives (gross, subsidy, net, a split's sum)
+    is then within it, and a sum of thousands of them within BIGINT fen."""
+    return from_fen(to_fen(MAX_AMOUNT) // (cards * hours))
+
+
 def format_money(value: Decimal) -> str:
     return f"{value.quantize(FEN, rounding=ROUND_HALF_UP):f}"
 

@@ -146,6 +146,12 @@ FASTAPI_VALIDATION_SCHEMAS = ("HTTPValidationError", "ValidationError")
 _PROBLEM_CONTENT = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
+LOCATION_HEADER = {
+    "description": "The path of the created resource",
+    "schema": {"type": "string"},
+}
+
+
 def _summary(operation: dict[str, Any]) -> str | None:
     operation_id = operation.get("operationId", "")
     given = operation.get("summary")
@@ -200,8 +206,11 @@ def finish_document(document: dict[str, Any]) -> dict[str, Any]:
         responses: dict[str, Any] = operation.setdefault("responses", {})
         implied: list[int] = []
         if "requestBody" in operation:
-            # 400: a body that is not UTF-8 at all (FastAPI); 413: BodyLimitMiddleware.
-            implied += [400, 413]
+            # 400: a body that is not UTF-8 at all (FastAPI); 413: BodyLimitMiddleware;
+            # 415: a body that is not JSON (ContractRoute).
+            implied += [400, 413, 415]
+        # ContractRoute: an unknown query parameter, on any route, is a 422.
+        implied.append(422)
         headers = _header_params(operation)
         if "idempotency-key" in headers:
             # IdempotencyMiddleware: 409 while the first request runs, 422 for a reused key.
@@ -211,6 +220,8 @@ def finish_document(document: dict[str, Any]) -> dict[str, Any]:
         for status, response in problems(*implied).items():
             response.pop("model")  # FastAPI's input; the document holds the $ref already
             responses.setdefault(str(status), response)
+        if "201" in responses:
+            responses["201"].setdefault("headers", {})["Location"] = LOCATION_HEADER
         for status, response in responses.items():
             if _is_problem(response):
                 # Errors are problem+json only, FastAPI's default 422 included.

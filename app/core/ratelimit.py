@@ -312,16 +312,13 @@ class RateLimiter:
         whom = "this API key" if by_key else "this address"
         what = "requests" if by_key else "self-registrations"
         await send_problem(
+            scope,
             send,
             429,
             "rate-limited",
             "Too many requests",
             f"{whom} is limited to {subject.limit} {what} a minute; retry in {retry_after} s",
             [(b"retry-after", str(retry_after).encode())],
-            fields={
-                "instance": scope["path"],
-                "request_id": scope.get("state", {}).get("request_id"),
-            },
         )
 
 

@@ -5,6 +5,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema
 
+from app.core.regions import (
+    is_real_region_code,
+    is_real_region_prefix,
+    unknown_code_message,
+    unknown_prefix_message,
+)
 from app.core.validators import PROVINCE_CODES, is_valid_credit_code, is_valid_region_code
 
 
@@ -23,6 +29,20 @@ def _credit_code(value: str) -> str:
 def _region_code(value: str) -> str:
     if not is_valid_region_code(value):
         raise ValueError("region_code must be a six-digit GB/T 2260 code such as 330108")
+    return real_region_code(value)
+
+
+def real_region_code(value: str) -> str:
+    """A region code must be a row of the table, not only six digits of a province."""
+    if not is_real_region_code(value):
+        raise ValueError(unknown_code_message("region_code", value))
+    return value
+
+
+def region_prefix(value: str) -> str:
+    """A region prefix must begin at least one real code, or it could match nothing."""
+    if not is_real_region_prefix(value):
+        raise ValueError(unknown_prefix_message(value))
     return value
 
 
@@ -69,11 +89,16 @@ RegionCode = Annotated[
             "type": "string",
             "pattern": REGION_CODE_PATTERN,
             "examples": ["330108"],
-            "description": "GB/T 2260 administrative division code",
+            "description": "GB/T 2260 county-level administrative division code (the "
+            "table the service ships: app/core/data/gbt2260.csv)",
         }
     ),
 ]
-RegionPrefix = Annotated[str, Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$", examples=["3301"])]
+RegionPrefix = Annotated[
+    str,
+    Field(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$", examples=["3301"]),
+    AfterValidator(region_prefix),
+]
 AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidator(_aware)]
 # A calendar date, YYYY-MM-DD.
 Day = Annotated[date, BeforeValidator(_not_a_number)]

@@ -6,8 +6,9 @@ from sqlalchemy.orm import selectinload
 
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
-from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
+from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set_location
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import (
     KEY_OPTIONAL,
     CurrentPrincipal,
@@ -25,7 +26,7 @@ from app.enterprises.schemas import (
 )
 from app.models import CapRelaxation, Enterprise
 
-router = APIRouter(tags=["enterprises"])
+router = APIRouter(route_class=ContractRoute, tags=["enterprises"])
 
 ProgramIdPath = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -106,6 +107,7 @@ async def create_enterprise(
     """Create an enterprise (operator), or self-register without a key (key shown once)."""
     enterprise, secret = await service.create_enterprise(session, principal, payload)
     set_etag(response, enterprise.id, enterprise.version)
+    set_location(response, f"/v1/enterprises/{enterprise.id}")
     return EnterpriseCreated(**enterprise_out(enterprise).model_dump(), api_key=secret)
 
 

@@ -4,13 +4,14 @@ from fastapi import APIRouter, Query
 
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.core.timeutil import today_shanghai
 from app.enterprises import service as enterprise_service
 from app.ledger import service
 from app.ledger.schemas import VoucherUsage
 
-router = APIRouter(tags=["enterprises"])
+router = APIRouter(route_class=ContractRoute, tags=["enterprises"])
 
 
 @router.get(

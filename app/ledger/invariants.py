@@ -22,7 +22,7 @@ from app.models import (
     VoucherClaim,
 )
 from app.subsidies import service as subsidy_service
-from app.subsidies.rules import EnterpriseFacts, effective_cap
+from app.subsidies.rules import EnterpriseFacts, effective_cap, settled_subsidy
 
 
 async def check(session: AsyncSession) -> list[str]:
@@ -155,6 +155,16 @@ async def _orders_balance(session: AsyncSession) -> list[str]:
                     out.append(
                         f"order {order.id} part {part.id}: settlement entries do not "
                         "add up to the reservation"
+                    )
+                due = (
+                    settled_subsidy(e["reserve"], Decimal(part.rate), part.executed_amount)
+                    if part.program_id and part.executed_amount is not None
+                    else ZERO
+                )
+                if e["settle"] != due:
+                    out.append(
+                        f"order {order.id} part {part.id}: settled {e['settle']}, but its "
+                        f"rate {part.rate} of the executed {part.executed_amount} is {due}"
                     )
     return out
 

@@ -252,11 +252,15 @@ async def voucher_usage(session: AsyncSession, enterprise: Enterprise, year: int
         program = stored.program
         if program.voucher_type != "compute" and program.id not in balances:
             continue
+        # A draft pays nothing until activated: its untouched cap would read as usable.
+        if program.status == "draft" and program.id not in balances:
+            continue
         balance = balances.get(program.id, Balance())
         cap = effective_cap(program, facts)
         items.append(
             VoucherUsageItem(
                 program_id=program.id,
+                status=program.status,
                 cap=cap,
                 reserved=balance.reserved,
                 settled=balance.settled,

@@ -6,12 +6,13 @@ from fastapi import APIRouter, Query, Request
 from app.core import metrics
 from app.core.deps import SessionDep
 from app.core.errors import problems
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.matching import service
 from app.matching.schemas import MatchList
 from app.requests import service as request_service
 
-router = APIRouter(tags=["matching"])
+router = APIRouter(route_class=ContractRoute, tags=["matching"])
 
 
 @router.get(

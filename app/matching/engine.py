@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from itertools import pairwise
 from typing import Any
@@ -37,6 +37,41 @@ def _require_aware(name: str, value: datetime) -> None:
 # --------------------------------------------------------------------------
 # Window fitting
 # --------------------------------------------------------------------------
+
+_HOUR = timedelta(hours=1)
+_MINUTE = timedelta(minutes=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ceil(instant: datetime, step: timedelta) -> datetime:
+    """The first multiple of ``step`` (an hour, a minute; in UTC) at or after ``instant``."""
+    utc = instant.astimezone(UTC)
+    floor = utc - (utc - _EPOCH) % step
+    return floor if floor == utc else floor + step
+
+
+def first_start(earliest_start: datetime, latest_start: datetime, now: datetime) -> datetime:
+    """The earliest instant a match computed at ``now`` may start.
+
+    A match never starts before the moment it is computed (domain.md, "Compute
+    requests"). A window that begins in the future keeps its own start; one that
+    has begun starts at the next whole hour, or, when the window closes before
+    that hour, the next whole minute, or at worst ``latest_start`` itself. When
+    even that has passed, the answer lies after ``latest_start`` and nothing fits.
+    """
+    for name, value in (
+        ("earliest_start", earliest_start),
+        ("latest_start", latest_start),
+        ("now", now),
+    ):
+        _require_aware(name, value)
+    if earliest_start >= now:
+        return earliest_start
+    for step in (_HOUR, _MINUTE):
+        start = _ceil(now, step)
+        if start <= latest_start:
+            return start
+    return latest_start if latest_start >= now else _ceil(now, _HOUR)
 
 
 @dataclass(frozen=True)
@@ -180,6 +215,9 @@ class Candidate:
     available_until: datetime
     holds: tuple[Hold, ...]
     payload: Any = None  # the caller's extra data, passed through untouched
+    # What the provider gives on top (seed 003 asks for both): tie-breakers of the ranking.
+    free_trial_hours: int = 0
+    free_migration_support: bool = False
 
     def __post_init__(self) -> None:
         _require_aware("Candidate.available_from", self.available_from)
@@ -242,13 +280,17 @@ def _domestic_rank(domestic: bool, prefer_domestic: bool) -> int:
     return 0 if (domestic or not prefer_domestic) else 1
 
 
-def rank_key(m: Match, prefer_domestic: bool) -> tuple[Decimal, int, datetime, str]:
-    """Net ascending; domestic first only when preferred; earlier start; offer id."""
+def rank_key(m: Match, prefer_domestic: bool) -> tuple[Decimal, int, datetime, int, bool, str]:
+    """Net ascending; domestic first only when preferred; earlier start; more free trial
+    hours; free migration support; offer id (domain.md, "Matches and quotes")."""
+    c = m.candidate
     return (
         m.net_amount,
-        _domestic_rank(m.candidate.domestic, prefer_domestic),
+        _domestic_rank(c.domestic, prefer_domestic),
         m.start,
-        m.candidate.offer_id,
+        -c.free_trial_hours,
+        not c.free_migration_support,
+        c.offer_id,
     )
 
 
@@ -390,9 +432,21 @@ class SplitMatch:
     domestic: bool
 
 
-def split_rank_key(m: SplitMatch, prefer_domestic: bool) -> tuple[Decimal, int, datetime, str]:
-    """Net ascending; domestic first only when preferred; earlier start; accelerator id."""
-    return (m.net_amount, _domestic_rank(m.domestic, prefer_domestic), m.start, m.accelerator_id)
+def split_rank_key(
+    m: SplitMatch, prefer_domestic: bool
+) -> tuple[Decimal, int, datetime, int, bool, str]:
+    """Net ascending; domestic first only when preferred; earlier start; more free trial
+    hours (the fewest any part gives); free migration support (every part gives it);
+    accelerator id."""
+    parts = [p.candidate for p in m.parts]
+    return (
+        m.net_amount,
+        _domestic_rank(m.domestic, prefer_domestic),
+        m.start,
+        -min((c.free_trial_hours for c in parts), default=0),
+        not all(c.free_migration_support for c in parts),
+        m.accelerator_id,
+    )
 
 
 def _fits_availability(candidate: Candidate, start: datetime, end: datetime) -> bool:
@@ -438,8 +492,9 @@ def plan_splits(
     prices them in order, so that an enterprise cap used by one part is not
     available to the next). At most one split per (accelerator, start); plans
     whose net exceeds ``want.max_net_budget`` are dropped; the rest are ranked
-    by ``split_rank_key`` (net, domestic when preferred, earlier start,
-    accelerator id) and the first ``k`` returned.
+    by ``split_rank_key`` (net, domestic when preferred, earlier start, free
+    trial hours and migration support of every part, accelerator id) and the
+    first ``k`` returned.
 
     Heuristic, not a global optimum. The greedy fill minimises the gross
     amount for the chosen start, but the net depends on each part's best

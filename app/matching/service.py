@@ -23,9 +23,9 @@ from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Transaction, fetch
-from app.core.errors import Conflict, NotFound
-from app.core.money import ZERO
-from app.core.timeutil import today_shanghai
+from app.core.errors import Conflict, NotFound, Unprocessable
+from app.core.money import MAX_AMOUNT, ZERO, max_price_per_card_hour
+from app.core.timeutil import today_shanghai, utcnow
 from app.ledger import service as ledger
 from app.matching import engine
 from app.matching.schemas import MatchOut, MatchPart
@@ -120,10 +120,14 @@ class MatchContext:
     _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(
         default_factory=dict, init=False, repr=False
     )
+    # When the match is computed: it never starts before (domain.md, "Compute requests").
+    now: datetime = field(default_factory=utcnow)
 
     @property
     def window_start(self) -> datetime:
-        return self.request.earliest_start
+        """The earliest start a match computed now may have."""
+        r = self.request
+        return engine.first_start(r.earliest_start, r.latest_start, self.now)
 
     @property
     def window_end(self) -> datetime:
@@ -134,7 +138,7 @@ class MatchContext:
         return engine.Want(
             cards=cards or r.cards,
             hours=r.hours,
-            earliest_start=r.earliest_start,
+            earliest_start=self.window_start,
             latest_start=r.latest_start,
             prefer_domestic=r.domestic == "preferred",
             max_net_budget=r.max_net_budget,
@@ -330,6 +334,9 @@ def candidate_query(
             Offer.available_until >= request.earliest_start + timedelta(hours=request.hours),
             Offer.available_until > request.earliest_start,
             Offer.available_from < window_end,
+            # An offer whose amount for the whole request could not be stored is never
+            # matched (nor any split of it: a part's amount is at most that).
+            Offer.price_per_card_hour <= max_price_per_card_hour(request.cards, request.hours),
         )
     )
     if whole:
@@ -393,6 +400,8 @@ async def _candidates(
             available_until=r.available_until,
             holds=tuple(holds.get(r.id, ())),
             payload=(r.free_trial_hours, r.free_migration_support),
+            free_trial_hours=r.free_trial_hours,
+            free_migration_support=r.free_migration_support,
         )
         for r in rows
     ]
@@ -597,6 +606,7 @@ async def match_for_offers(
     found = {c.offer_id: c for c in await _load_page(session, ctx, stmt)}
     missing = [o for o in offer_ids if o not in found]
     if missing:
+        await _refuse_unstorable(session, request, missing, whole=whole)
         raise Conflict(
             f"offer(s) {', '.join(missing)} cannot serve this request (not active, provider not "
             "listed, or outside its constraints)",
@@ -646,6 +656,34 @@ async def match_for_offers(
         domestic=all(found[o].domestic for o in offer_ids),
     )
     return ctx, split_out(ctx, split)
+
+
+async def _refuse_unstorable(
+    session: AsyncSession, request: ComputeRequest, offer_ids: Sequence[str], *, whole: bool
+) -> None:
+    """422, naming the inputs, if an offer was left out of the match for an amount no
+    order could store (price per card-hour × cards × hours past `MAX_AMOUNT`): a quote
+    is never issued for an order that cannot be placed."""
+    limit = max_price_per_card_hour(request.cards, request.hours)
+    row = (
+        await session.execute(
+            select(Offer.id, Offer.price_per_card_hour)
+            .where(Offer.id.in_(offer_ids), Offer.price_per_card_hour > limit)
+            .order_by(Offer.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        return
+    offer_id, price = row
+    msg = (
+        f"offer {offer_id}: price_per_card_hour {price} × cards {request.cards} × hours "
+        f"{request.hours} is {price * request.cards * request.hours}, more than the largest "
+        f"amount an order can hold ({MAX_AMOUNT})"
+    )
+    raise Unprocessable(
+        msg, errors=[{"loc": ["body", "offer_id" if whole else "parts"], "msg": msg}]
+    )
 
 
 def _common_start(

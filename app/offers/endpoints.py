@@ -1,12 +1,14 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response, status
+from pydantic import StringConstraints
 
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, NotFound, problems
-from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
+from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set_location
 from app.core.money import PriceIn
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.models import Offer
 from app.offers import service
@@ -20,7 +22,7 @@ from app.offers.schemas import (
     SyncResult,
 )
 
-router = APIRouter(tags=["offers"])
+router = APIRouter(route_class=ContractRoute, tags=["offers"])
 
 
 async def get_offer_or_404(
@@ -33,6 +35,9 @@ async def get_offer_or_404(
 
 
 OfferDep = Annotated[Offer, Depends(get_offer_or_404)]
+# Values a repeatable filter may take at once: enough for any real search, and a bound
+# on the size of the statement one request can make.
+MAX_REPEATS = 50
 
 
 @router.get("/v1/offers", response_model=Page[OfferOut], responses=problems(401, 422))
@@ -40,11 +45,17 @@ async def list_offers(
     session: SessionDep,
     principal: CurrentPrincipal,
     page: Annotated[PageParams, Depends()],
-    accelerator_id: Annotated[str | None, Query(max_length=64)] = None,
+    accelerator_id: Annotated[
+        list[Annotated[str, StringConstraints(max_length=64)]] | None,
+        Query(max_length=MAX_REPEATS, description="Repeatable: any of these accelerators"),
+    ] = None,
     domestic: Annotated[bool | None, Query()] = None,
     min_cards: Annotated[int | None, Query(ge=1, le=1_000_000)] = None,
     max_price_per_card_hour: Annotated[PriceIn | None, Query()] = None,
-    region_prefix: Annotated[str | None, Query(pattern=r"^[0-9]{2,6}$")] = None,
+    region_prefix: Annotated[
+        list[Annotated[str, StringConstraints(pattern=r"^[0-9]{2,6}$")]] | None,
+        Query(max_length=MAX_REPEATS, description="Repeatable: in any of these regions"),
+    ] = None,
     provider_id: Annotated[str | None, Query(max_length=40)] = None,
     status_: Annotated[OfferStatus | None, Query(alias="status")] = None,
 ) -> Page[OfferOut]:
@@ -80,6 +91,7 @@ async def create_offer(
     """Create an offer for your provider; `domestic` comes from the accelerator catalog."""
     offer = await service.create_offer(session, principal, payload)
     set_etag(response, offer.id, offer.version)
+    set_location(response, f"/v1/offers/{offer.id}")
     return offer
 
 

@@ -159,10 +159,11 @@ class SyncResult(BaseModel):
 
 
 class OfferSearch(BaseModel):
-    accelerator_id: str | None = None
+    # Repeatable filters: any of the values (OR); None or empty filters nothing.
+    accelerator_id: list[str] | None = None
     domestic: bool | None = None
     min_cards: int | None = None
     max_price_per_card_hour: Decimal | None = None
-    region_prefix: str | None = None
+    region_prefix: list[str] | None = None
     provider_id: str | None = None
     status: OfferStatus | None = None

@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, bindparam, insert, select, update
+from sqlalchemy import Select, bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -281,7 +281,7 @@ def search_statement(principal: Principal, filters: OfferSearch) -> Select[Offer
         )
         stmt = stmt.where(visible_market | (Offer.provider_id == own) if own else visible_market)
     if filters.accelerator_id:
-        stmt = stmt.where(Offer.accelerator_id == filters.accelerator_id)
+        stmt = stmt.where(Offer.accelerator_id.in_(filters.accelerator_id))
     if filters.domestic is not None:
         stmt = stmt.where(Offer.domestic == filters.domestic)
     if filters.min_cards is not None:
@@ -289,7 +289,14 @@ def search_statement(principal: Principal, filters: OfferSearch) -> Select[Offer
     if filters.max_price_per_card_hour is not None:
         stmt = stmt.where(Offer.price_per_card_hour <= filters.max_price_per_card_hour)
     if filters.region_prefix:
-        stmt = stmt.where(Offer.region_code.startswith(filters.region_prefix, autoescape=True))
+        stmt = stmt.where(
+            or_(
+                *(
+                    Offer.region_code.startswith(prefix, autoescape=True)
+                    for prefix in filters.region_prefix
+                )
+            )
+        )
     if filters.provider_id:
         stmt = stmt.where(Offer.provider_id == filters.provider_id)
     if filters.status is not None:

@@ -8,10 +8,11 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from app.core.deps import SessionDep, SettingsDep, get_db
 from app.core.errors import problems
-from app.core.etag import IdempotencyKey, etag_for, set_etag
+from app.core.etag import IdempotencyKey, etag_for, set_etag, set_location
 from app.core.middleware import pending_answer
 from app.core.money import ZERO
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.ledger import service as ledger
 from app.matching.schemas import MatchOut
@@ -28,7 +29,7 @@ from app.orders.schemas import (
 )
 from app.subsidies.schemas import SubsidyOut
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(route_class=ContractRoute, tags=["orders"])
 log = logging.getLogger("computematch.orders")
 RETRIES = 3
 
@@ -120,10 +121,13 @@ async def create_quote(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> QuoteOut:
     """Pin one match (price, window, subsidy) for the enterprise until `expires_at`."""
-    return quote_out(await service.create_quote(session, principal, payload, settings))
+    quote = quote_out(await service.create_quote(session, principal, payload, settings))
+    set_location(response, f"/v1/quotes/{quote.id}")
+    return quote
 
 
 @router.get("/v1/quotes/{quote_id}", response_model=QuoteOut, responses=problems(401, 404))
@@ -176,6 +180,7 @@ async def place_order(
                 headers = {
                     "content-type": "application/json",
                     "etag": etag_for(order.id, order.version),
+                    "location": f"/v1/orders/{order.id}",
                 }
                 also = answer.statement(201, headers, body) if answer is not None else None
                 await service.write_order(tx, placement, also=also)

@@ -40,7 +40,7 @@ from app.core import audit
 from app.core.db import Statement, Transaction, fetch, insert_rows, row_values, transient
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
-from app.core.money import ZERO, round_down, round_half_up
+from app.core.money import ZERO
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai, utcnow
 from app.ledger import service as ledger
@@ -63,7 +63,13 @@ from app.models import (
 )
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
-from app.subsidies.rules import Contract, Usage, evaluate, settled_subsidy
+from app.subsidies.rules import (
+    Contract,
+    PartReservation,
+    Usage,
+    evaluate,
+    settle,
+)
 
 log = logging.getLogger("computematch.orders")
 
@@ -319,6 +325,13 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     if taken is not None:
         raise OrderConflict(f"quote {quote_id} was already ordered ({taken})", reason="quote_used")
     match = MatchOut.model_validate(quoted_match)
+    if match.start < now:
+        # Time already gone cannot be sold (domain.md, "Compute requests"); a comparison
+        # with the clock read above, no query.
+        raise OrderConflict(
+            f"the quoted window started at {match.start.isoformat()}; take a new quote",
+            reason="window_started",
+        )
     parts = _parts_of(match)
     contract_date = today_shanghai()
     ctx = await matching.context_without_usage(
@@ -640,20 +653,6 @@ async def cancel_order(session: AsyncSession, principal: Principal, order: Order
     return await load_order(session, order.id)
 
 
-def _split_executed(order: Order, executed: Decimal) -> list[Decimal]:
-    """Each part's share of the executed amount, in proportion to its gross."""
-    shares: list[Decimal] = []
-    remaining = executed
-    for index, part in enumerate(order.parts):
-        if index == len(order.parts) - 1:
-            shares.append(remaining)
-        else:
-            share = round_half_up(executed * part.gross_amount / order.gross_amount)
-            shares.append(share)
-            remaining -= share
-    return shares
-
-
 async def complete_order(
     session: AsyncSession, principal: Principal, order: Order, executed: Decimal
 ) -> Order:
@@ -674,17 +673,16 @@ async def complete_order(
     year = await ledger.reservation_year(session, order.id)
     total_subsidy = ZERO
     entries = []
-    for part, part_executed in zip(order.parts, _split_executed(order, executed), strict=True):
-        reserved = part.subsidy_amount
-        if part.base in ("executed_amount", "settled_amount"):
-            settled = settled_subsidy(reserved, Decimal(part.rate), part_executed)
-        else:
-            # A contract-amount voucher keeps its amount, but never pays more than was spent.
-            settled = min(reserved, round_down(part_executed))
-        part.executed_amount = part_executed
-        part.settled_subsidy = settled
-        total_subsidy += settled
-        entries += _entries(order, part, year, ("settle", settled), ("release", reserved - settled))
+    # Every base alike (policies.md, settlement): the rate of what was spent.
+    settlements = settle(
+        [PartReservation(p.gross_amount, p.subsidy_amount, Decimal(p.rate)) for p in order.parts],
+        executed,
+    )
+    for part, done in zip(order.parts, settlements, strict=True):
+        part.executed_amount = done.executed_amount
+        part.settled_subsidy = done.settled
+        total_subsidy += done.settled
+        entries += _entries(order, part, year, ("settle", done.settled), ("release", done.released))
     await ledger.append(session, entries)
     before = {"status": order.status, "subsidy_amount": str(order.subsidy_amount)}
     order.status = "completed"

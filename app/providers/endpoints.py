@@ -6,8 +6,9 @@ from sqlalchemy.orm import selectinload
 
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
-from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
+from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set_location
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import (
     KEY_OPTIONAL,
     CurrentPrincipal,
@@ -29,7 +30,7 @@ from app.providers.schemas import (
     StatusChange,
 )
 
-router = APIRouter(prefix="/v1/providers", tags=["providers"])
+router = APIRouter(route_class=ContractRoute, prefix="/v1/providers", tags=["providers"])
 
 
 async def get_provider_or_404(
@@ -122,6 +123,7 @@ async def create_provider(
     """Create a provider (operator), or self-register without a key (`pending`, key shown once)."""
     provider, secret = await service.create_provider(session, principal, payload)
     set_etag(response, provider.id, provider.version)
+    set_location(response, f"/v1/providers/{provider.id}")
     return ProviderCreated(**provider_out(provider).model_dump(), api_key=secret)
 
 
@@ -194,10 +196,14 @@ async def grant_listing(
     principal: OperatorPrincipal,
     provider: ProviderDep,
     session: SessionDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ListingOut:
     """Put a provider on an official list (operator only)."""
-    return listing_out(await service.grant_listing(session, principal, provider, payload))
+    listing = await service.grant_listing(session, principal, provider, payload)
+    # The listing is addressed by its list (DELETE ends it there).
+    set_location(response, f"/v1/providers/{provider.id}/listings/{listing.list_id}")
+    return listing_out(listing)
 
 
 @router.delete(

@@ -1,17 +1,18 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Response, status
 
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problems
-from app.core.etag import IdempotencyKey
+from app.core.etag import IdempotencyKey, set_location
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.models import ComputeRequest
 from app.requests import service
 from app.requests.schemas import ComputeRequestCreate, ComputeRequestOut, RequestStatus
 
-router = APIRouter(tags=["compute-requests"])
+router = APIRouter(route_class=ContractRoute, tags=["compute-requests"])
 
 
 async def get_request_or_404(
@@ -34,12 +35,15 @@ async def create_compute_request(
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> ComputeRequest:
     """Post what your enterprise wants; the operator names `enterprise_id`."""
-    return await service.create_request(
+    created = await service.create_request(
         session, principal, payload, settings.max_open_requests_per_enterprise
     )
+    set_location(response, f"/v1/compute-requests/{created.id}")
+    return created
 
 
 @router.get(

@@ -15,6 +15,7 @@ from pydantic import (
 )
 
 from app.core.money import Money, MoneyIn
+from app.core.timeutil import utcnow
 from app.core.types import AwareDatetime, RegionPrefix
 from app.subsidies.schemas import Purpose
 
@@ -76,7 +77,9 @@ class ComputeRequestCreate(BaseModel):
         max_length=MAX_ACCELERATORS,
         description="Acceptable accelerator models; empty: any that meets the other constraints",
     )
-    min_memory_gb: StrictInt | None = Field(None, ge=1, le=100_000)
+    min_memory_gb: StrictInt | None = Field(
+        None, ge=0, le=100_000, description="Memory per card at least this; 0 or null: no minimum"
+    )
     domestic: DomesticPreference = DomesticPreference.any
     cards: StrictInt = Field(ge=1, le=MAX_CARDS)
     hours: StrictInt = Field(ge=1, le=MAX_HOURS)
@@ -115,6 +118,14 @@ class ComputeRequestCreate(BaseModel):
     @field_validator("latest_start")
     @classmethod
     def _window(cls, value: datetime, info: ValidationInfo) -> datetime:
+        now = utcnow()
+        if value < now:
+            # Nothing can start in the past (domain.md, "Compute requests"): such a
+            # request could only ever be matched to time that is gone.
+            raise ValueError(
+                f"latest_start {value.isoformat()} has passed (now "
+                f"{now.isoformat(timespec='seconds')}); a start window must reach the future"
+            )
         earliest = info.data.get("earliest_start")
         if earliest is None:
             return value

@@ -5,8 +5,9 @@ from sqlalchemy import select
 
 from app.core.deps import SessionDep
 from app.core.errors import NotFound, problems
-from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
+from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag, set_location
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal, OperatorPrincipal
 from app.models import SubsidyProgram
 from app.subsidies import service
@@ -18,7 +19,7 @@ from app.subsidies.schemas import (
     SubsidyQuoteResponse,
 )
 
-router = APIRouter(tags=["subsidies"])
+router = APIRouter(route_class=ContractRoute, tags=["subsidies"])
 
 
 async def get_program_or_404(
@@ -59,6 +60,7 @@ async def create_subsidy_program(
     """Add a voucher program (operator); it applies from the next quote when active."""
     row = await service.create_program(session, principal, payload)
     set_etag(response, row.id, row.version)
+    set_location(response, f"/v1/subsidy-programs/{row.id}")
     return (await service.programs_out(session, [row]))[0]
 
 

@@ -17,13 +17,13 @@ any, is ``considered[0]``); then the ineligible programs by program id.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from app.core.money import FEN, ZERO, format_money, format_rate, round_down
+from app.core.money import FEN, ZERO, format_money, format_rate, round_down, round_half_up
 
 # Tie-break order: the base that pays the enterprise soonest first.
 BASES = ("contract_amount", "executed_amount", "settled_amount")
@@ -548,12 +548,58 @@ def max_rate(programs: Iterable[Program], on: date | None = None) -> Decimal:
 
 def settled_subsidy(reserved: Decimal, rate: Decimal, executed_amount: Decimal) -> Decimal:
     """The subsidy of a completed order: recomputed on the executed amount with the
-    program and rate chosen when the order was placed, and never above what was
-    reserved (the cap and the budget were checked against the reservation).
+    program and rate chosen when the order was placed, rounded down to the fen, and
+    never above what was reserved (the cap and the budget were checked against the
+    reservation). The same for every base, ``contract_amount`` included: a voucher
+    never pays more than its rate of what was actually spent (policies.md,
+    settlement; seed 001: 不超过算力合同费用的30%). What is not settled goes back to
+    the cap and the budget (a ``release``).
     """
     if executed_amount < 0:
         raise ValueError("executed_amount must not be negative")
     return min(reserved.quantize(FEN), round_down(rate * executed_amount))
+
+
+@dataclass(frozen=True)
+class PartReservation:
+    """One contract of an order as placed: its gross, the subsidy reserved, the rate."""
+
+    gross_amount: Decimal
+    reserved: Decimal
+    rate: Decimal
+
+
+@dataclass(frozen=True)
+class PartSettlement:
+    """A part at settlement: its share of the executed amount, the subsidy it settles
+    and what goes back to the cap and the budget (``reserved − settled``)."""
+
+    executed_amount: Decimal
+    settled: Decimal
+    released: Decimal
+
+
+def settle(parts: Sequence[PartReservation], executed_amount: Decimal) -> list[PartSettlement]:
+    """The settlement of an order of ``parts`` (one, or a split's) with ``executed_amount``.
+
+    The executed amount is shared among the parts in proportion to their gross
+    amounts (rounded half up to the fen, the last part taking the remainder, so the
+    shares add up exactly); each part then settles ``settled_subsidy`` of its share.
+    """
+    if not parts:
+        raise ValueError("an order has at least one part")
+    total = sum((p.gross_amount for p in parts), ZERO)
+    out: list[PartSettlement] = []
+    remaining = executed_amount
+    for index, part in enumerate(parts):
+        if index == len(parts) - 1:
+            share = remaining
+        else:
+            share = round_half_up(executed_amount * part.gross_amount / total) if total else ZERO
+            remaining -= share
+        settled = settled_subsidy(part.reserved, part.rate, share)
+        out.append(PartSettlement(share, settled, part.reserved.quantize(FEN) - settled))
+    return out
 
 
 def _ineligible(program: Program, reason: str) -> Consideration:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,6 +25,7 @@ from pydantic import (
 )
 
 from app.core.money import Money, MoneyIn, PriceIn, Rate, RateIn
+from app.core.types import real_region_code, region_prefix
 from app.subsidies.rules import (
     Consideration,
     Contract,
@@ -105,10 +107,19 @@ ListId = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$"), Field(examples=["hz-planned-icc"])
 ]
 # GB/T 2260 prefixes: province (2 digits), city (4) or county/district (6).
+# Both checked against the GB/T 2260 table the service ships (app/core/regions.py).
 RegionPrefix = Annotated[
-    str, StringConstraints(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$"), Field(examples=["3301"])
+    str,
+    StringConstraints(pattern=r"^[0-9]{2}([0-9]{2}){0,2}$"),
+    Field(examples=["3301"]),
+    AfterValidator(region_prefix),
 ]
-RegionCode = Annotated[str, StringConstraints(pattern=r"^[0-9]{6}$"), Field(examples=["330108"])]
+RegionCode = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{6}$"),
+    Field(examples=["330108"]),
+    AfterValidator(real_region_code),
+]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 SourceText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 

@@ -7,7 +7,7 @@ locks, so that concurrent appends form one chain. `binjiang-compute-2025` pays o
 last year's settled fees, so its claims open after the year ends.
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-04
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 import app.core.db
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -16,7 +16,7 @@ from tests.claims.helpers import (
     reviewer,
     settled_order,
 )
-from tests.factories import OPERATOR, bearer
+from tests.factories import OPERATOR, bearer, create_request
 
 
 async def usage(client: AsyncClient, enterprise: dict[str, Any]) -> dict[str, Any]:
@@ -146,26 +146,10 @@ async def test_the_refusals_in_their_order(client: AsyncClient) -> None:
         f"/v1/subsidy-programs/{PROGRAM}", json={"claims_close": None}, headers=OPERATOR
     )
     # An order that is only reserved: not_settled.
-    request = await client.post(
-        "/v1/compute-requests",
-        json={
-            "accelerator_ids": [],
-            "domestic": "any",
-            "cards": 8,
-            "hours": 10,
-            "earliest_start": "2026-03-01T00:00:00+00:00",
-            "latest_start": "2026-03-20T00:00:00+00:00",
-            "purpose": "training",
-            "filed_model": None,
-            "max_net_budget": None,
-            "region_prefixes": [],
-            "allow_split": False,
-        },
-        headers=bearer(enterprise["api_key"]),
-    )
+    request = await create_request(client, enterprise, cards=8, hours=10)
     quote = await client.post(
         "/v1/quotes",
-        json={"request_id": request.json()["id"], "offer_id": offer["id"]},
+        json={"request_id": request["id"], "offer_id": offer["id"]},
         headers=bearer(enterprise["api_key"]),
     )
     reserved = await client.post(

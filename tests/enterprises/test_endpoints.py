@@ -118,6 +118,7 @@ async def test_credit_code_is_normalised_to_upper_case(client: AsyncClient) -> N
         ({"unified_social_credit_code": "not-a-code"}, "unified_social_credit_code"),
         ({"region_code": "33010"}, "region_code"),
         ({"region_code": "990108"}, "region_code"),
+        ({"region_code": "330199"}, "region_code"),
         ({"region_code": "ABCDEF"}, "region_code"),
         ({"name": ""}, "name"),
         ({"name": "x" * 201}, "name"),

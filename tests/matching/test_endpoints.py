@@ -262,3 +262,77 @@ async def test_candidates_are_paged_past_the_first_page(
     assert [m["offer_id"] for m in found] == [o["id"] for o in offers[:3]]
     found = await matches(client, enterprise, request, limit=10)
     assert [m["offer_id"] for m in found] == [o["id"] for o in offers]
+
+
+async def test_a_match_never_starts_before_it_is_computed(client: AsyncClient) -> None:
+    from datetime import UTC, datetime
+
+    provider = await create_provider(client)
+    now = datetime.now(UTC)
+    offer = await create_offer(
+        client, provider, available_from=(now - timedelta(days=10)).isoformat()
+    )
+    enterprise = await create_enterprise(client)
+    # A window that began three days ago and closes tomorrow.
+    request = await create_request(
+        client,
+        enterprise,
+        hours=10,
+        earliest_start=(now - timedelta(days=3)).isoformat(),
+        latest_start=(now + timedelta(days=1)).isoformat(),
+    )
+    before = datetime.now(UTC)
+    [found] = await matches(client, enterprise, request)
+    after = datetime.now(UTC)
+    assert found["offer_id"] == offer["id"]
+    start = datetime.fromisoformat(found["start"])
+    # The next whole hour from the moment it was computed.
+    assert (start.minute, start.second, start.microsecond) == (0, 0, 0)
+    assert before - timedelta(hours=1) < start - timedelta(hours=1) <= after
+    assert start >= before
+
+
+async def test_a_request_whose_window_has_passed_is_422(client: AsyncClient) -> None:
+    from datetime import UTC, datetime
+
+    enterprise = await create_enterprise(client)
+    now = datetime.now(UTC)
+    resp = await client.post(
+        "/v1/compute-requests",
+        json={
+            "cards": 1,
+            "hours": 1,
+            "earliest_start": (now - timedelta(days=8)).isoformat(),
+            "latest_start": (now - timedelta(days=7)).isoformat(),
+            "purpose": "training",
+        },
+        headers=bearer(enterprise["api_key"]),
+    )
+    assert resp.status_code == 422, resp.text
+    assert [e["loc"] for e in resp.json()["errors"]] == [["body", "latest_start"]]
+    assert "has passed" in resp.json()["errors"][0]["msg"]
+
+
+async def test_min_memory_gb_zero_means_no_minimum(client: AsyncClient) -> None:
+    provider = await create_provider(client)
+    offer = await create_offer(client, provider)
+    enterprise = await create_enterprise(client)
+    request = await create_request(client, enterprise, min_memory_gb=0)
+    assert request["min_memory_gb"] == 0
+    assert [m["offer_id"] for m in await matches(client, enterprise, request)] == [offer["id"]]
+
+
+async def test_at_an_equal_net_price_free_trial_hours_then_migration_support_rank_first(
+    client: AsyncClient,
+) -> None:
+    provider = await create_provider(client)
+    # Created in this order, so the offer id alone would rank them as created.
+    plain = await create_offer(client, provider)
+    migration = await create_offer(client, provider, free_migration_support=True)
+    trial = await create_offer(client, provider, free_trial_hours=24)
+    both = await create_offer(client, provider, free_trial_hours=24, free_migration_support=True)
+    enterprise = await create_enterprise(client)
+    request = await create_request(client, enterprise)
+    found = await matches(client, enterprise, request)
+    assert len({m["net_amount"] for m in found}) == 1
+    assert [m["offer_id"] for m in found] == [both["id"], trial["id"], migration["id"], plain["id"]]

@@ -20,6 +20,7 @@ from app.matching.engine import (
     SplitMatch,
     Want,
     earliest_fit,
+    first_start,
     gross_amount,
     net_lower_bound,
     peak_usage,
@@ -77,6 +78,8 @@ def cand(
     holds: Sequence[Hold] = (),
     provider_id: str | None = None,
     payload: Any = None,
+    free_trial_hours: int = 0,
+    free_migration_support: bool = False,
 ) -> Candidate:
     return Candidate(
         offer_id=offer_id,
@@ -89,6 +92,8 @@ def cand(
         available_until=h(available_until),
         holds=tuple(holds),
         payload=payload,
+        free_trial_hours=free_trial_hours,
+        free_migration_support=free_migration_support,
     )
 
 
@@ -333,9 +338,22 @@ def test_net_lower_bound_floors_to_the_fen() -> None:
 
 
 def mk_match(
-    offer_id: str, net: str, *, domestic: bool = False, start: int = 0, accel: str = "a"
+    offer_id: str,
+    net: str,
+    *,
+    domestic: bool = False,
+    start: int = 0,
+    accel: str = "a",
+    trial: int = 0,
+    migration: bool = False,
 ) -> Match:
-    c = cand(offer_id, domestic=domestic, accelerator_id=accel)
+    c = cand(
+        offer_id,
+        domestic=domestic,
+        accelerator_id=accel,
+        free_trial_hours=trial,
+        free_migration_support=migration,
+    )
     return Match(
         candidate=c,
         start=h(start),
@@ -371,6 +389,39 @@ def test_rank_ties_by_start_then_offer_id() -> None:
     for prefer in (True, False):
         ranked = sorted([early_c, late, early_b], key=lambda m: rank_key(m, prefer))
         assert ranked == [early_b, early_c, late]
+
+
+def test_rank_at_an_equal_price_more_free_trial_hours_then_migration_support_first() -> None:
+    # domain.md, "Matches and quotes": net, domestic when preferred, earlier start, more
+    # free_trial_hours, free_migration_support, offer id.
+    bare = mk_match("a", "10.00")
+    migration = mk_match("b", "10.00", migration=True)
+    trial = mk_match("c", "10.00", trial=10)
+    both = mk_match("d", "10.00", trial=10, migration=True)
+    more_trial = mk_match("e", "10.00", trial=24)
+    cheaper = mk_match("f", "9.99")
+    later = mk_match("g", "10.00", start=1, trial=100, migration=True)
+    for prefer in (True, False):
+        ranked = sorted(
+            [bare, migration, trial, both, more_trial, cheaper, later],
+            key=lambda m: rank_key(m, prefer),
+        )
+        assert ranked == [cheaper, more_trial, both, trial, migration, bare, later]
+
+
+def test_top_matches_keeps_the_free_extras_at_an_equal_price() -> None:
+    # k = 1 among equal nets: the one with free trial hours wins, not the smaller id.
+    plain = cand("a", "10.00")
+    generous = cand("z", "10.00", free_trial_hours=8, free_migration_support=True)
+    want = Want(cards=4, hours=10, earliest_start=h(0), latest_start=h(10), prefer_domestic=False)
+    best = top_matches(
+        [plain, generous],
+        want,
+        1,
+        max_rate=Decimal("0.5"),
+        price=lambda c, cards, gross: Priced(net_amount=gross, subsidy=None),
+    )
+    assert [m.candidate.offer_id for m in best] == ["z"]
 
 
 # --------------------------------------------------------------------------
@@ -721,3 +772,64 @@ def test_split_price_parts_must_answer_every_part() -> None:
 
     with pytest.raises(ValueError, match="price_parts"):
         plan_splits(candidates, want(cards=6), 5, price_parts=short)
+
+
+# A match never starts before the moment it is computed (domain.md, "Compute requests").
+@pytest.mark.parametrize(
+    ("earliest", "latest", "now", "expected"),
+    [
+        # The window has not begun: its own start, even off the hour.
+        (h(5) + timedelta(minutes=30), h(50), h(1), h(5) + timedelta(minutes=30)),
+        (h(5), h(50), h(5), h(5)),
+        # It has begun: the next whole hour from now.
+        (h(0), h(50), h(3) + timedelta(minutes=1), h(4)),
+        (h(0), h(50), h(3), h(3)),
+        # The hour lies past the window's close: the next whole minute, then its close.
+        (
+            h(0),
+            h(3) + timedelta(minutes=40),
+            h(3) + timedelta(minutes=20, seconds=5),
+            h(3) + timedelta(minutes=21),
+        ),
+        (
+            h(0),
+            h(3) + timedelta(minutes=20, seconds=30),
+            h(3) + timedelta(minutes=20, seconds=5),
+            h(3) + timedelta(minutes=20, seconds=30),
+        ),
+        # The window has closed: a start after it, so nothing fits.
+        (h(0), h(3), h(3) + timedelta(minutes=1), h(4)),
+    ],
+)
+def test_first_start_is_never_before_now(
+    earliest: datetime, latest: datetime, now: datetime, expected: datetime
+) -> None:
+    start = first_start(earliest, latest, now)
+    assert start == expected
+    assert start >= now
+
+
+def test_first_start_counts_whole_hours_in_any_offset() -> None:
+    # 11:30 in Shanghai is 03:30 UTC: the next whole hour is 12:00 there, 04:00 UTC.
+    now = datetime(2026, 3, 1, 11, 30, tzinfo=CST)
+    start = first_start(now - timedelta(days=1), now + timedelta(days=1), now)
+    assert start == datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
+
+
+@given(
+    earliest=st.integers(-10_000, 10_000),
+    span=st.integers(0, 10_000),
+    now=st.integers(-10_000, 20_000),
+)
+@PROPERTY
+def test_first_start_property(earliest: int, span: int, now: int) -> None:
+    e = T0 + timedelta(minutes=earliest)
+    latest = e + timedelta(minutes=span)
+    at = T0 + timedelta(minutes=now, seconds=7)
+    start = first_start(e, latest, at)
+    assert start >= at
+    assert start >= e
+    if at <= latest:
+        assert start <= latest  # a window still open always has a start left
+    if e < at <= latest:
+        assert start - at < timedelta(hours=1)

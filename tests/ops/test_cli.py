@@ -2,7 +2,7 @@
 
 import csv
 import io
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -217,12 +217,13 @@ async def test_import_offers_takes_domestic_from_the_catalog_and_refuses_bad_row
         offer_row(code, external_id="f", available_until=T0.isoformat()),
         offer_row(credit_code(), external_id="g"),
         offer_row(code, external_id="a"),
+        offer_row(code, external_id="h", region_code="330199"),
     ]
     rows[1].update(provider_id=provider["id"], unified_social_credit_code="")
     path = write_csv(tmp_path / "offers.csv", rows)
     result = await run("import-csv", "offers", str(path))
     assert result.exit_code == 3, result.output
-    assert "offers: 2 created, 0 updated, 0 unchanged, 6 refused" in result.stdout
+    assert "offers: 2 created, 0 updated, 0 unchanged, 7 refused" in result.stdout
     reasons = {r["external_id"]: r["reason"] for r in read_csv(tmp_path / "offers.refused.csv")}
     assert "domestic flag comes from its accelerator" in reasons["c"]
     assert "unknown accelerator 'no-such-card'" in reasons["d"]
@@ -230,6 +231,7 @@ async def test_import_offers_takes_domestic_from_the_catalog_and_refuses_bad_row
     assert "available_from must be before available_until" in reasons["f"]
     assert "no provider" in reasons["g"]
     assert "repeats line 2" in reasons["a"]
+    assert "330199 is not a GB/T 2260 county-level code" in reasons["h"]
 
     offers = (
         await client.get(f"/v1/offers?provider_id={provider['id']}", headers=OPERATOR)
@@ -252,9 +254,9 @@ async def test_an_offer_update_that_would_drop_held_capacity_is_refused_alone(
     run: Cli, client: AsyncClient, tmp_path: Path
 ) -> None:
     provider, offer, enterprise = await market(client, cards_total=8)
-    from tests.factories import create_request
+    from tests.factories import T0, create_request
 
-    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
+    soon = T0 + timedelta(days=1)
     request = await create_request(
         client,
         enterprise,

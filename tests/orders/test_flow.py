@@ -109,6 +109,99 @@ async def test_the_whole_flow(client: AsyncClient) -> None:
     assert programs.json()["budget_used"] == "300000.00"
 
 
+async def test_a_contract_amount_voucher_settles_its_rate_of_what_was_spent(
+    client: AsyncClient, db: Any
+) -> None:
+    """policies.md, settlement; seed 001 (三) 不超过算力合同费用的30%: a city order that
+    spent less than it contracted settles 30% of what was spent, the rest released."""
+    provider = await create_provider(client, lists=("hz-matchmaking-partner",))
+    offer = await create_offer(client, provider, price_per_card_hour="12.00")
+    enterprise = await create_enterprise(client, region_code="330106")  # Xihu, Hangzhou
+    request = await create_request(client, enterprise, cards=8, hours=100)
+    quote = await quote_for(client, enterprise, request, offer)
+    placed = await order(client, enterprise, quote)
+    assert placed.status_code == 201, placed.text
+    body = placed.json()
+    # 8 × 100 × 12.00 = 9,600.00; hz-city's 30% on the contract amount.
+    assert body["subsidy"]["program_id"] == "hz-city-compute-2024"
+    assert body["subsidy"]["base"] == "contract_amount"
+    assert body["subsidy"]["amount"] == "2880.00"
+
+    done = await client.post(
+        f"/v1/orders/{body['id']}/complete",
+        json={"executed_amount": "4000.00"},
+        headers=bearer(provider["api_key"]),
+    )
+    assert done.status_code == 200, done.text
+    completed = done.json()
+    assert completed["subsidy"]["amount"] == "1200.00"  # 30% of 4,000.00, not 2,880.00
+    assert completed["net_amount"] == "2800.00"
+    usage = await client.get(
+        f"/v1/enterprises/{enterprise['id']}/voucher-usage?year={T0.year}", headers=OPERATOR
+    )
+    city = next(i for i in usage.json()["items"] if i["program_id"] == "hz-city-compute-2024")
+    assert (city["reserved"], city["settled"]) == ("0.00", "1200.00")
+    assert city["remaining"] == "7998800.00"  # 8,000,000.00 − 1,200.00: 1,680.00 went back
+    program = await client.get("/v1/subsidy-programs/hz-city-compute-2024", headers=OPERATOR)
+    assert program.json()["budget_used"] == "1200.00"
+
+    from sqlalchemy import select
+
+    from app.models import LedgerEntry
+
+    async with db.sessionmaker() as session:
+        moves = sorted(
+            (kind, str(amount))
+            for kind, amount in await session.execute(
+                select(LedgerEntry.kind, LedgerEntry.amount).where(
+                    LedgerEntry.order_id == body["id"]
+                )
+            )
+        )
+    assert moves == [("release", "1680.00"), ("reserve", "2880.00"), ("settle", "1200.00")]
+
+
+async def test_a_split_order_settles_each_part_on_its_share(client: AsyncClient) -> None:
+    provider = await create_provider(client, lists=("hz-matchmaking-partner",))
+    first = await create_offer(client, provider, cards_total=6, price_per_card_hour="10.00")
+    second = await create_offer(client, provider, cards_total=2, price_per_card_hour="10.00")
+    enterprise = await create_enterprise(client, region_code="330106")
+    request = await create_request(client, enterprise, cards=8, hours=100, allow_split=True)
+    resp = await client.post(
+        "/v1/quotes",
+        json={
+            "request_id": request["id"],
+            "parts": [
+                {"offer_id": first["id"], "cards": 6},
+                {"offer_id": second["id"], "cards": 2},
+            ],
+        },
+        headers=bearer(enterprise["api_key"]),
+    )
+    assert resp.status_code == 201, resp.text
+    placed = await order(client, enterprise, resp.json())
+    assert placed.status_code == 201, placed.text
+    # 6,000.00 and 2,000.00 gross; 30% of each reserved: 1,800.00 and 600.00.
+    assert placed.json()["subsidy"]["amount"] == "2400.00"
+    done = await client.post(
+        f"/v1/orders/{placed.json()['id']}/complete",
+        json={"executed_amount": "4000.00"},
+        headers=bearer(provider["api_key"]),
+    )
+    assert done.status_code == 200, done.text
+    completed = done.json()
+    # The executed 4,000.00 is shared 3,000.00 / 1,000.00; 30% of each.
+    assert completed["subsidy"]["amount"] == "1200.00"
+    assert sorted(
+        (p["offer_id"], p["executed_amount"], p["subsidy"]["amount"]) for p in completed["parts"]
+    ) == sorted([(first["id"], "3000.00", "900.00"), (second["id"], "1000.00", "300.00")])
+    usage = await client.get(
+        f"/v1/enterprises/{enterprise['id']}/voucher-usage?year={T0.year}", headers=OPERATOR
+    )
+    city = next(i for i in usage.json()["items"] if i["program_id"] == "hz-city-compute-2024")
+    assert (city["reserved"], city["settled"]) == ("0.00", "1200.00")
+
+
 async def test_complete_above_gross_is_422_and_cancel_frees_the_window(
     client: AsyncClient,
 ) -> None:
@@ -211,6 +304,33 @@ async def test_an_expired_quote_cannot_be_ordered(client: AsyncClient, db: Any) 
     resp = await order(client, enterprise, quote)
     assert resp.status_code == 409
     assert resp.json()["reason"] == "quote_expired"
+
+
+async def test_a_quote_whose_window_has_started_cannot_be_ordered(
+    client: AsyncClient, db: Any
+) -> None:
+    from sqlalchemy import select, update
+
+    from app.core.timeutil import utcnow
+    from app.models import LedgerEntry, Order, Quote
+
+    _, offer, enterprise = await market(client)
+    request = await create_request(client, enterprise, hours=10)
+    quote = await quote_for(client, enterprise, request, offer)
+    # The clock passed the quoted start while the quote was still valid.
+    async with db.sessionmaker() as session:
+        match = dict((await session.get(Quote, quote["id"])).match)
+        start = utcnow() - timedelta(minutes=1)
+        match["start"] = start.isoformat()
+        match["end"] = (start + timedelta(hours=10)).isoformat()
+        await session.execute(update(Quote).where(Quote.id == quote["id"]).values(match=match))
+        await session.commit()
+    resp = await order(client, enterprise, quote)
+    assert resp.status_code == 409, resp.text
+    assert resp.json()["reason"] == "window_started"
+    async with db.sessionmaker() as session:
+        assert (await session.scalars(select(Order.id))).all() == []
+        assert (await session.scalars(select(LedgerEntry.id))).all() == []
 
 
 async def test_parties_only(client: AsyncClient) -> None:

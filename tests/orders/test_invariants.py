@@ -15,7 +15,7 @@ from app.cli import cli
 from app.config import get_settings
 from app.ledger import service as ledger
 from app.models import OrderPart
-from tests.factories import T0, bearer, create_enterprise, create_offer, create_provider
+from tests.factories import OPERATOR, T0, bearer, create_enterprise, create_offer, create_provider
 from tests.orders.test_concurrency import quote
 
 
@@ -85,3 +85,27 @@ async def test_check_invariants_names_a_ledger_that_does_not_add_up(
     result = await asyncio.to_thread(cli_env.invoke, cli, ["check-invariants"])
     assert result.exit_code == 1
     assert "reserved" in result.output
+
+
+async def test_check_invariants_names_a_settlement_above_the_rate_of_what_was_spent(
+    client: Any, db: Any, cli_env: CliRunner
+) -> None:
+    order = await placed_order(client)
+    done = await client.post(
+        f"/v1/orders/{order['id']}/complete", json={"executed_amount": "400.00"}, headers=OPERATOR
+    )
+    assert done.status_code == 200, done.text
+    result = await asyncio.to_thread(cli_env.invoke, cli, ["check-invariants"])
+    assert result.exit_code == 0, result.output
+    async with db.sessionmaker() as session:
+        # As a settlement that kept the reservation would have it: the rate of a smaller
+        # executed amount than the subsidy it settled.
+        await session.execute(
+            update(OrderPart)
+            .where(OrderPart.order_id == order["id"])
+            .values(executed_amount=Decimal("100.00"))
+        )
+        await session.commit()
+    result = await asyncio.to_thread(cli_env.invoke, cli, ["check-invariants"])
+    assert result.exit_code == 1
+    assert "of the executed 100.00 is 60.00" in result.output

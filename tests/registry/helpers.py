@@ -23,6 +23,10 @@ def assert_problem(resp: Response, status: int) -> dict[str, Any]:
     assert isinstance(body["title"], str)
     assert body["title"]
     assert body["type"].startswith(("http", "about:"))
+    # api.md: every problem, 413 and 415 included, carries `instance` and `request_id`.
+    path = resp.request.url.path
+    assert body.get("instance") == (path if "\x00" not in path else path.replace("\x00", "\\u0000"))
+    assert body.get("request_id") == resp.headers["x-request-id"], body
     return body
 
 

@@ -259,7 +259,7 @@ async def test_a_request_still_in_progress_answers_409(client: AsyncClient, db: 
     provider = await create_provider(client)
     auth = bearer(provider["api_key"])
     body = json.dumps(offer_body()).encode()
-    await _pending_record(db, auth["Authorization"], "in-flight", body, age=timedelta(seconds=5))
+    await _pending_record(db, auth["Authorization"], "in-flight", body, age=timedelta(seconds=1))
     resp = await client.post(
         "/v1/offers",
         content=body,

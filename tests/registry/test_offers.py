@@ -109,6 +109,7 @@ async def test_unknown_accelerator_is_422(client: AsyncClient, db: Database) -> 
         ("min_hours", 0),
         ("free_trial_hours", -1),
         ("region_code", "3301"),
+        ("region_code", "330199"),  # no such Hangzhou district (GB/T 2260)
         ("workloads", []),
         ("workloads", ["training", "training"]),
         ("workloads", ["mining"]),
@@ -554,3 +555,31 @@ async def test_suspending_a_provider_takes_its_offers_off_the_market(
         f"/v1/providers/{seller['id']}/status", json={"status": "listed"}, headers=OPERATOR
     )
     assert offer["id"] in ids(await walk_pages(client, "/v1/offers", bearer(buyer)))
+
+
+async def test_region_codes_are_checked_against_the_gbt2260_table(client: AsyncClient) -> None:
+    provider = await create_provider(client)
+    key = bearer(provider["api_key"])
+    # Hangzhou's districts of 2021 (Linping, Qiantang) are real codes.
+    for code in ("330113", "330114", "330108", "330106", "310115"):
+        resp = await client.post("/v1/offers", json=offer_body(region_code=code), headers=key)
+        assert resp.status_code == 201, resp.text
+    resp = await client.post("/v1/offers", json=offer_body(region_code="330199"), headers=key)
+    assert resp.status_code == 422, resp.text
+    [error] = resp.json()["errors"]
+    assert error["loc"] == ["body", "region_code"]
+    assert "330199 is not a GB/T 2260 county-level code" in error["msg"]
+    # A sync is checked the same way, row by row.
+    resp = await client.put(
+        f"/v1/providers/{provider['id']}/offers:sync",
+        json={"offers": [offer_body(external_id="x1", region_code="330199")]},
+        headers=key,
+    )
+    assert resp.status_code == 422, resp.text
+    assert ["body", "offers", 0, "region_code"] in [e["loc"] for e in resp.json()["errors"]]
+    # And a PATCH.
+    [offer] = (await client.get("/v1/offers", headers=key)).json()["items"][:1]
+    resp = await client.patch(
+        f"/v1/offers/{offer['id']}", json={"region_code": "330199"}, headers=key
+    )
+    assert resp.status_code == 422, resp.text

@@ -115,7 +115,9 @@ async def test_lowercase_credit_code_is_normalised(client: AsyncClient) -> None:
     assert_problem(again, 409)
 
 
-@pytest.mark.parametrize("region", ["33010", "3301080", "3301ab", "990108", "", "33O108"])
+@pytest.mark.parametrize(
+    "region", ["33010", "3301080", "3301ab", "990108", "", "33O108", "330199", "330100"]
+)
 async def test_malformed_region_code_is_422(client: AsyncClient, db: Database, region: str) -> None:
     before = await count_providers(db)
     resp = await client.post(

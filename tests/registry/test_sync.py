@@ -5,7 +5,7 @@ from typing import Any
 from httpx import AsyncClient
 
 from app.core.db import Database
-from tests.factories import OPERATOR, bearer, create_offer, create_provider, offer_body
+from tests.factories import OPERATOR, T0, bearer, create_offer, create_provider, offer_body
 from tests.registry.helpers import (
     assert_problem,
     count_offers,
@@ -80,7 +80,8 @@ async def test_unchanged_is_by_value_not_by_spelling(client: AsyncClient) -> Non
         {
             **offers[0],
             "price_per_card_hour": "12",
-            "available_from": "2026-03-01T08:00:00+08:00",
+            # T0 (midnight UTC) spelt in Shanghai time.
+            "available_from": f"{T0.date().isoformat()}T08:00:00+08:00",
             "domestic": True,
         },
         {**offers[1], "workloads": ["inference", "training"]},

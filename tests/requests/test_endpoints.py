@@ -58,6 +58,9 @@ async def post(client: AsyncClient, enterprise: dict[str, Any], **overrides: Any
 
 async def test_enterprise_posts_a_request(client: AsyncClient, db: Database) -> None:
     enterprise = await create_enterprise(client)
+    # Midnight in Shanghai, the day after T0's: 16:00 UTC of T0's day.
+    day1 = (T0 + timedelta(days=1)).date().isoformat()
+    day15 = (T0 + timedelta(days=15)).date().isoformat()
     resp = await post(
         client,
         enterprise,
@@ -66,8 +69,8 @@ async def test_enterprise_posts_a_request(client: AsyncClient, db: Database) -> 
         domestic="preferred",
         cards=64,
         hours=720,
-        earliest_start="2026-03-01T00:00:00+08:00",
-        latest_start="2026-03-15T00:00:00+08:00",
+        earliest_start=f"{day1}T00:00:00+08:00",
+        latest_start=f"{day15}T00:00:00+08:00",
         max_net_budget="250000.5",
         region_prefixes=["33", "3301"],
         allow_split=True,
@@ -89,8 +92,10 @@ async def test_enterprise_posts_a_request(client: AsyncClient, db: Database) -> 
     assert made["allow_split"] is True
     assert made["created_at"]
     # Instants come back in UTC, the same instant as sent.
-    assert made["earliest_start"].startswith("2026-02-28T16:00:00")
-    assert made["latest_start"].startswith("2026-03-14T16:00:00")
+    assert made["earliest_start"].startswith(f"{T0.date().isoformat()}T16:00:00")
+    assert made["latest_start"].startswith(
+        f"{(T0 + timedelta(days=14)).date().isoformat()}T16:00:00"
+    )
 
     read = await client.get(f"/v1/compute-requests/{made['id']}", headers=OPERATOR)
     assert read.json() == made
@@ -168,6 +173,14 @@ async def test_filed_model_with_another_purpose_is_422(
         ({"hours": 0}, ["body", "hours"]),
         ({"hours": 8760 * 3 + 1}, ["body", "hours"]),
         ({"latest_start": (T0 - timedelta(seconds=1)).isoformat()}, ["body", "latest_start"]),
+        # A window that has passed (domain.md, "Compute requests").
+        (
+            {
+                "earliest_start": (T0 - timedelta(days=30)).isoformat(),
+                "latest_start": (T0 - timedelta(days=3)).isoformat(),
+            },
+            ["body", "latest_start"],
+        ),
         ({"latest_start": (T0 + timedelta(days=367)).isoformat()}, ["body", "latest_start"]),
         ({"earliest_start": "2026-03-01T00:00:00"}, ["body", "earliest_start"]),
         ({"latest_start": "2026-03-20T00:00:00"}, ["body", "latest_start"]),
@@ -178,12 +191,13 @@ async def test_filed_model_with_another_purpose_is_422(
         ),
         ({"accelerator_ids": ["nvidia-h20", "nvidia-h20"]}, ["body", "accelerator_ids"]),
         ({"accelerator_ids": [""]}, ["body", "accelerator_ids", 0]),
-        ({"min_memory_gb": 0}, ["body", "min_memory_gb"]),
+        ({"min_memory_gb": -1}, ["body", "min_memory_gb"]),
         ({"domestic": "sometimes"}, ["body", "domestic"]),
         ({"purpose": "mining"}, ["body", "purpose"]),
         ({"max_net_budget": 1000.5}, ["body", "max_net_budget"]),
         ({"max_net_budget": "-1"}, ["body", "max_net_budget"]),
         ({"region_prefixes": ["331"]}, ["body", "region_prefixes", 0]),
+        ({"region_prefixes": ["3301", "3399"]}, ["body", "region_prefixes", 1]),
         ({"region_prefixes": ["33", "33"]}, ["body", "region_prefixes"]),
         ({"region_prefixes": [f"33{i:02d}" for i in range(21)]}, ["body", "region_prefixes"]),
         ({"allow_split": "yes"}, ["body", "allow_split"]),

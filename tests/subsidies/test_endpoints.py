@@ -180,6 +180,7 @@ async def test_any_key_may_quote_but_not_anonymous(client: AsyncClient) -> None:
         ({"contract_date": "2026-02-30"}, "contract_date"),
         ({"enterprise": {"region_code": "33010"}}, "region_code"),
         ({"enterprise": {"region_code": "ABCDEF"}}, "region_code"),
+        ({"enterprise": {"region_code": "330199"}}, "region_code"),
         ({"already_claimed": {"hz-city-compute-2024": "-5.00"}}, "already_claimed"),
         # Found by schemathesis: a JSON integer was taken as an amount.
         ({"already_claimed": {"hz-city-compute-2024": 0}}, "already_claimed"),
@@ -318,6 +319,9 @@ async def test_a_new_district_program_by_one_post_is_used_next(client: AsyncClie
         {"rates": [{"rate": "1.50", "when": {}}]},
         {"effective_from": "2027-01-01", "effective_until": "2026-01-01"},
         {"provider_lists_any": ["no-such-list"]},
+        # Program regions are prefixes of real GB/T 2260 codes (api.md).
+        {"enterprise_regions": {"include": ["3399"], "exclude": []}},
+        {"enterprise_regions": {"include": ["33"], "exclude": ["330199"]}},
         {"purposes": ["mining"]},
         {"base": "vibes"},
         {"id": "Bad Id!"},

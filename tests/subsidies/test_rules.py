@@ -32,12 +32,14 @@ from app.subsidies.rules import (
     VOUCHER_TYPES,
     Contract,
     EnterpriseFacts,
+    PartReservation,
     Program,
     ProviderFacts,
     Usage,
     effective_cap,
     evaluate,
     max_rate,
+    settle,
     settled_subsidy,
 )
 from app.subsidies.schemas import (
@@ -932,6 +934,112 @@ def test_settlement_never_raises_the_subsidy(
     reserved: str, rate: str, executed: str, settled: str
 ) -> None:
     assert settled_subsidy(D(reserved), D(rate), D(executed)) == D(settled)
+
+
+@dataclass
+class SettleCase:
+    """An order's parts as placed (gross, reserved, rate), what was executed, and per
+    part the executed share, the settled subsidy and what goes back to cap and budget."""
+
+    parts: list[tuple[str, str, str]]
+    executed: str
+    expected: list[tuple[str, str, str]]
+
+
+# policies.md, "Base and amount" and 10: at settlement, for every base alike, the subsidy
+# is the rate × the executed amount rounded down to the fen, never above the reservation;
+# the rest is released.
+SETTLEMENTS = [
+    pytest.param(
+        # seed 001 (三): “算力券”按不超过算力合同费用的30%: a contract_amount program pays
+        # 30% of what was spent, not the reservation (100,000.00 contracted, 30,000.00 spent).
+        SettleCase(
+            [("100000.00", "30000.00", "0.30")], "30000.00", [("30000.00", "9000.00", "21000.00")]
+        ),
+        id="hz-iii-contract-amount-settles-30pct-of-executed",
+    ),
+    pytest.param(
+        # seed 001 (三) 单家企业每年“算力券”申领不超过800万元: capped at placement
+        # (reserved below 30% of the gross); what was spent pays even less.
+        SettleCase(
+            [("40000000.00", "8000000.00", "0.30")],
+            "20000000.00",
+            [("20000000.00", "6000000.00", "2000000.00")],
+        ),
+        id="hz-iii-8m-capped-order-settled-lower",
+    ),
+    pytest.param(
+        # The same capped order, all of it executed: the cap that held at placement holds.
+        SettleCase(
+            [("40000000.00", "8000000.00", "0.30")],
+            "40000000.00",
+            [("40000000.00", "8000000.00", "0.00")],
+        ),
+        id="hz-iii-8m-capped-order-executed-in-full-stays-capped",
+    ),
+    pytest.param(
+        # seed 002 (15): the actual execution amount of the contract; no cap reached.
+        SettleCase(
+            [("552960.00", "165888.00", "0.30")],
+            "500000.00",
+            [("500000.00", "150000.00", "15888.00")],
+        ),
+        id="zj-15-uncapped-executed-amount-falls",
+    ),
+    pytest.param(
+        # seed 004 (六) 上一年度实际租用算力结算费用: settled_amount, uncapped, 60%.
+        SettleCase(
+            [("552960.00", "331776.00", "0.60")],
+            "500000.00",
+            [("500000.00", "300000.00", "31776.00")],
+        ),
+        id="bj-vi-uncapped-settled-amount-falls",
+    ),
+    pytest.param(
+        # Round down again (policies.md step 4): 30% of 33,333.33 is 9,999.99.
+        SettleCase(
+            [("100000.00", "30000.00", "0.30")], "33333.33", [("33333.33", "9999.99", "20000.01")]
+        ),
+        id="step-4-settlement-rounds-down",
+    ),
+    pytest.param(
+        # doc: a split order's executed amount is shared in proportion to the parts'
+        # gross amounts; each part settles its own rate on its share.
+        SettleCase(
+            [("60000.00", "18000.00", "0.30"), ("40000.00", "12000.00", "0.30")],
+            "50000.00",
+            [("30000.00", "9000.00", "9000.00"), ("20000.00", "6000.00", "6000.00")],
+        ),
+        id="doc-split-order-shares-the-executed-amount",
+    ),
+    pytest.param(
+        # doc: a split whose second part was capped (the cap left 1,000.00 for it) and
+        # whose shares do not divide evenly (the last part takes the remainder).
+        SettleCase(
+            [("33333.33", "9999.99", "0.30"), ("66666.67", "1000.00", "0.30")],
+            "10000.00",
+            [("3333.33", "999.99", "9000.00"), ("6666.67", "1000.00", "0.00")],
+        ),
+        id="doc-split-order-capped-part-and-remainder",
+    ),
+    pytest.param(
+        SettleCase([("100.00", "30.00", "0.30")], "0.00", [("0.00", "0.00", "30.00")]),
+        id="doc-nothing-executed-releases-everything",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", SETTLEMENTS)
+def test_settlement_table(case: SettleCase) -> None:
+    parts = [PartReservation(D(g), D(r), D(rate)) for g, r, rate in case.parts]
+    done = settle(parts, D(case.executed))
+    assert [(d.executed_amount, d.settled, d.released) for d in done] == [
+        (D(e), D(st), D(rel)) for e, st, rel in case.expected
+    ]
+    assert sum(d.executed_amount for d in done) == D(case.executed)
+    for part, d in zip(parts, done, strict=True):
+        assert d.settled + d.released == part.reserved
+        assert d.settled <= part.rate * d.executed_amount
 
 
 def test_effective_cap() -> None:
