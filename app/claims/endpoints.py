@@ -22,6 +22,7 @@ from app.core.deps import SessionDep, get_db
 from app.core.errors import Forbidden, NotFound, problems
 from app.core.etag import IdempotencyKey, IfMatch, check_if_match, set_etag
 from app.core.pagination import Page, PageParams, paginate
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal, Principal
 from app.models import VoucherClaim
 
@@ -35,7 +36,7 @@ class ClaimIdConvertor(StringConvertor):
 
 register_url_convertor("claim_id", ClaimIdConvertor())
 
-router = APIRouter(prefix="/v1/voucher-claims", tags=["voucher-claims"])
+router = APIRouter(route_class=ContractRoute, prefix="/v1/voucher-claims", tags=["voucher-claims"])
 
 
 @router.get("", response_model=Page[ClaimOut], responses=problems(401, 403, 422))
@@ -215,12 +216,29 @@ async def disburse_voucher_claim(
     payload: DisbursementIn,
     session: SessionDep,
     principal: CurrentPrincipal,
+    response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> DisbursementOut:
     """Record a payment (兑付) of an approved claim, split across the program's payers;
     never more than approved. Send an Idempotency-Key: a retry pays nothing twice."""
     item = await service.disburse(session, principal, claim_id, payload)
+    response.headers["Location"] = f"/v1/voucher-claims/{claim_id}/disbursements/{item.id}"
     return DisbursementOut.model_validate(item)
+
+
+@router.get(
+    "/{claim_id:claim_id}/disbursements/{disbursement_id}",
+    response_model=DisbursementOut,
+    responses=problems(401, 404),
+)
+async def get_voucher_claim_disbursement(
+    claim_id: str, disbursement_id: str, session: SessionDep, principal: CurrentPrincipal
+) -> DisbursementOut:
+    """One disbursement of a claim, with its split across the program's payers."""
+    claim = await service.get_claim_for(session, principal, claim_id)
+    return DisbursementOut.model_validate(
+        await service.get_disbursement(session, claim, disbursement_id)
+    )
 
 
 @router.get(
@@ -235,7 +253,7 @@ async def list_voucher_claim_events(
     return [ClaimEventOut.model_validate(chain.event_dict(e)) for e in events]
 
 
-programs_router = APIRouter(tags=["voucher-claims"])
+programs_router = APIRouter(route_class=ContractRoute, tags=["voucher-claims"])
 
 
 @programs_router.get(

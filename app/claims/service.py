@@ -813,3 +813,12 @@ async def disburse(
         },
     )
     return item
+
+
+async def get_disbursement(
+    session: AsyncSession, claim: VoucherClaim, disbursement_id: str
+) -> Disbursement:
+    item = await session.get(Disbursement, disbursement_id)
+    if item is None or item.claim_id != claim.id:
+        raise NotFound(f"disbursement {disbursement_id} does not exist")
+    return item

@@ -84,6 +84,7 @@ SUMMARIES: dict[str, str] = {
     "submit_voucher_claim": "Submit a returned claim again",
     "review_voucher_claim": "Review a voucher claim",
     "disburse_voucher_claim": "Record a disbursement of an approved claim",
+    "get_voucher_claim_disbursement": "Get a disbursement of a claim",
     "list_voucher_claim_events": "List a claim's hash-chained events",
     "export_voucher_claims": "Export a year's claimed order parts (CSV or XLSX)",
     "get_program_report": "A program's claims report for a year",

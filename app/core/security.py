@@ -133,6 +133,7 @@ REVIEWER_ROUTES = frozenset(
         ("GET", "/v1/voucher-claims/{claim_id}/events"),
         ("POST", "/v1/voucher-claims/{claim_id}/review"),
         ("POST", "/v1/voucher-claims/{claim_id}/disbursements"),
+        ("GET", "/v1/voucher-claims/{claim_id}/disbursements/{disbursement_id}"),
         ("GET", "/v1/evidence/{evidence_id}"),
         ("GET", "/v1/evidence/{evidence_id}/content"),
         ("GET", "/v1/orders/{order_id}"),

@@ -6,11 +6,12 @@ from fastapi.responses import JSONResponse
 from app.core.deps import SessionDep
 from app.core.errors import problems
 from app.core.etag import IdempotencyKey
+from app.core.routing import ContractRoute
 from app.core.security import CurrentPrincipal
 from app.evidence import service
 from app.evidence.schemas import EvidenceOut
 
-router = APIRouter(prefix="/v1/evidence", tags=["evidence"])
+router = APIRouter(route_class=ContractRoute, prefix="/v1/evidence", tags=["evidence"])
 
 
 @router.post(
@@ -36,7 +37,8 @@ async def upload_evidence(
         session, principal, content, file.filename, file.content_type
     )
     body = EvidenceOut.model_validate(evidence).model_dump(mode="json")
-    return JSONResponse(body, status_code=201 if created else 200)
+    headers = {"Location": f"/v1/evidence/{evidence.id}"}
+    return JSONResponse(body, status_code=201 if created else 200, headers=headers)
 
 
 @router.get("/{evidence_id}", response_model=EvidenceOut, responses=problems(401, 404))

@@ -29,7 +29,9 @@ async def test_two_filings_of_the_same_orders_end_in_one_claim(
         live = await session.scalar(
             select(func.count()).select_from(ClaimPart).where(ClaimPart.live.is_(True))
         )
-        assert live == 2
+        # The winner's parts, and no other: the single-order filing may win too.
+        winner = next(r.json() for r in results if r.status_code == 201)
+        assert live == len(winner["parts"])
         assert await check(session) == []
 
 

@@ -268,6 +268,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         ids=claim_id,
         body=lambda w: {"amount": "1.00", "paid_on": "2027-01-05", "bank_reference": "X"},
     ),
+    ("GET", "/v1/voucher-claims/{claim_id}/disbursements/{disbursement_id}"): Op(
+        frozenset({"enterprise_a", "reviewer_a"}),
+        ids=lambda w: {**claim_id(w), "disbursement_id": "dsb_none"},
+    ),
     ("GET", "/v1/voucher-claims/{claim_id}/events"): Op(
         frozenset({"enterprise_a", "reviewer_a"}), ids=claim_id
     ),
