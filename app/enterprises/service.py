@@ -12,6 +12,7 @@ from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.etag import check_if_match
 from app.core.ids import new_id
 from app.core.money import format_money
+from app.core.parties import related_parties_after
 from app.core.security import Principal
 from app.core.timeutil import utcnow
 from app.enterprises.schemas import (
@@ -31,6 +32,7 @@ def snapshot(e: Enterprise) -> dict[str, Any]:
         "region_code": e.region_code,
         "is_foundation_model_enterprise": e.is_foundation_model_enterprise,
         "filed_models": list(e.filed_models),
+        "related_parties": list(e.related_parties or []),
     }
 
 
@@ -85,6 +87,7 @@ async def create_enterprise(
         region_code=payload.region_code,
         is_foundation_model_enterprise=bool(payload.is_foundation_model_enterprise),
         filed_models=_stored_models(payload.filed_models),
+        related_parties=list(payload.related_parties or []),
         version=1,
     )
     session.add(enterprise)
@@ -144,6 +147,10 @@ async def update_enterprise(
         await _ensure_no_open_request_loses_its_model(session, enterprise, payload.filed_models)
     if payload.is_foundation_model_enterprise is False:
         await _ensure_no_relaxations(session, enterprise)
+    if payload.related_parties is not None:
+        enterprise.related_parties = related_parties_after(
+            principal, enterprise.related_parties, payload.related_parties
+        )
     before = snapshot(enterprise)
     if payload.name is not None:
         enterprise.name = payload.name

@@ -7,7 +7,7 @@ what this needs under the order's locks (`app.orders.store`) and writes what it 
 """
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -116,6 +116,9 @@ class Market:
     provider_lists: Mapping[str, frozenset[str]]  # provider id -> its lists that day
     enterprise_used: Mapping[str, Decimal]  # program id -> the enterprise's use this year
     budget_used: Mapping[str, Decimal]  # program id -> the budget's use this year
+    # provider id -> (credit code, declared related parties): read only when an open
+    # program excludes related parties (claims.md); empty otherwise.
+    related_parties: Mapping[str, tuple[str | None, frozenset[str]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -166,9 +169,7 @@ def decide(
         result = evaluate(
             pricing.programs,
             pricing.enterprise,
-            ProviderFacts(
-                status="listed", lists=market.provider_lists.get(part.provider_id, frozenset())
-            ),
+            _provider_facts(market, part.provider_id),
             Contract(
                 domestic=part.domestic,
                 purpose=pricing.purpose,
@@ -195,3 +196,13 @@ def decide(
             )
         decided.append(DecidedPart(part, result))
     return Accepted(tuple(decided))
+
+
+def _provider_facts(market: Market, provider_id: str) -> ProviderFacts:
+    code, related = market.related_parties.get(provider_id, (None, frozenset()))
+    return ProviderFacts(
+        status="listed",
+        lists=market.provider_lists.get(provider_id, frozenset()),
+        credit_code=code,
+        related_parties=related,
+    )

@@ -39,7 +39,16 @@ from app.core.timeutil import today_shanghai, utcnow
 from app.ledger import service as ledger
 from app.matching import service as matching
 from app.matching.schemas import MatchOut
-from app.models import ComputeRequest, Enterprise, LedgerEntry, Order, OrderPart, Quote
+from app.models import (
+    ClaimPart,
+    ComputeRequest,
+    Enterprise,
+    LedgerEntry,
+    Order,
+    OrderPart,
+    Quote,
+    VoucherClaim,
+)
 from app.models.status import OrderStatus
 from app.orders import placement, store
 from app.orders.errors import QuoteUsed, SubsidyChanged
@@ -270,6 +279,8 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
             start=match.start,
             end=match.end,
         )
+    # Related parties (claims.md): read only when an open program excludes them.
+    await matching.load_related_parties(tx, ctx, set(offers.provider_lists))
     decided = placement.decide(
         match,
         parts,
@@ -280,6 +291,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
             provider_lists=offers.provider_lists,
             enterprise_used=ledger.used(usage.enterprise),
             budget_used=ledger.used(usage.budgets),
+            related_parties=ctx.related_parties,
         ),
         placement.Pricing(
             programs=ctx.programs,
@@ -440,9 +452,27 @@ async def get_order_for(session: AsyncSession, principal: Principal, order_id: s
     order = await session.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.parts))
     )
-    if order is None or not can_see(principal, order):
+    if order is None or not (
+        can_see(principal, order) or await _reviewed_by(session, principal, order_id)
+    ):
         raise NotFound(f"order {order_id} does not exist")
     return order
+
+
+async def _reviewed_by(session: AsyncSession, principal: Principal, order_id: str) -> bool:
+    """Whether a reviewer's programs have a claim covering this order (claims.md "Who")."""
+    if not principal.is_reviewer or not principal.program_ids:
+        return False
+    found = await session.scalar(
+        select(ClaimPart.id)
+        .join(VoucherClaim, VoucherClaim.id == ClaimPart.claim_id)
+        .where(
+            ClaimPart.order_id == order_id,
+            VoucherClaim.program_id.in_(principal.program_ids),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def _lock_order(session: AsyncSession, order: Order) -> Order:

@@ -11,6 +11,7 @@ from app.auth import service as auth_service
 from app.core import audit
 from app.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.core.ids import new_id
+from app.core.parties import related_parties_after
 from app.core.security import Principal
 from app.core.timeutil import today_shanghai, utcnow
 from app.models import Listing, Provider, ProviderList
@@ -30,7 +31,13 @@ TRANSITIONS: dict[str, set[str]] = {
 
 
 def snapshot(p: Provider) -> dict[str, Any]:
-    return {"name": p.name, "kind": p.kind, "region_code": p.region_code, "status": p.status}
+    return {
+        "name": p.name,
+        "kind": p.kind,
+        "region_code": p.region_code,
+        "status": p.status,
+        "related_parties": list(p.related_parties or []),
+    }
 
 
 async def load_provider(session: AsyncSession, provider_id: str) -> Provider | None:
@@ -86,6 +93,7 @@ async def create_provider(
         unified_social_credit_code=payload.unified_social_credit_code,
         region_code=payload.region_code,
         status=status.value,
+        related_parties=list(payload.related_parties or []),
         version=1,
     )
     session.add(provider)
@@ -118,7 +126,12 @@ async def update_provider(
     session: AsyncSession, principal: Principal, provider: Provider, payload: ProviderUpdate
 ) -> Provider:
     before = snapshot(provider)
-    for field, value in payload.model_dump(exclude_unset=True, exclude_none=True).items():
+    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+    if "related_parties" in changes:
+        changes["related_parties"] = related_parties_after(
+            principal, provider.related_parties, changes["related_parties"]
+        )
+    for field, value in changes.items():
         setattr(provider, field, value.value if hasattr(value, "value") else value)
     provider.version += 1
     await session.flush()

@@ -24,7 +24,7 @@ from migrations.seed.accelerators import ACCELERATORS
 from migrations.seed.performance import FIGURES, perf_index, perf_source
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
