@@ -469,6 +469,70 @@ def uvicorn_flags(*, limit_concurrency: int = LIMIT_CONCURRENCY) -> list[str]:
     return flags
 
 
+@cli.command("claims-report")
+def claims_report(
+    program_id: Annotated[str, typer.Argument(help="The program's id")],
+    year: Annotated[int, typer.Option(help="The voucher year")],
+    export: Annotated[
+        str | None, typer.Option(help="Also write the claimed order parts as CSV here (- : stdout)")
+    ] = None,
+) -> None:
+    """A program's year of claims: budget to payment, by district, origin, payer and
+    enterprise (JSON), and optionally the export of every claimed order part."""
+    from app.claims import reports
+    from app.core.security import Principal
+
+    operator = Principal(role="operator", key_id="cli")
+
+    async def run() -> dict[str, Any]:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                report = await reports.program_report(session, operator, program_id, year)
+                if export is not None:
+                    out = sys.stdout.buffer if export == "-" else open(export, "wb")
+                    try:
+                        async for chunk in reports.csv_stream(
+                            reports.export_rows(session, operator, program_id, year)
+                        ):
+                            out.write(chunk)
+                    finally:
+                        if out is not sys.stdout.buffer:
+                            out.close()
+                return report
+        finally:
+            await db.dispose()
+
+    from app.core.errors import AppError
+
+    try:
+        report = asyncio.run(run())
+    except AppError as error:
+        raise _fail(str(error.detail or error.title)) from None
+    typer.echo(json.dumps(report, ensure_ascii=False, indent=2), err=export == "-")
+
+
+@cli.command("verify-chain")
+def verify_chain() -> None:
+    """Recompute the hash chain of claim events; exit 1 naming the first event that
+    does not hold."""
+    from app.claims import chain
+
+    async def run() -> tuple[int, Any]:
+        db = _db()
+        try:
+            async with db.sessionmaker() as session:
+                return await chain.verify(session)
+        finally:
+            await db.dispose()
+
+    count, broken = asyncio.run(run())
+    if broken is not None:
+        typer.echo(f"BROKEN: claim event {broken.seq}: {broken.why}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"the chain of {count} claim events holds")
+
+
 @cli.command("serve")
 def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",

@@ -20,6 +20,8 @@ from app.audit.endpoints import router as audit_router
 from app.auth.endpoints import router as api_keys_router
 from app.bids.endpoints import router as bids_router
 from app.catalog.endpoints import router as catalog_router
+from app.claims.endpoints import programs_router as claim_reports_router
+from app.claims.endpoints import router as claims_router
 from app.config import Settings, get_settings
 from app.console.endpoints import STATIC_DIR as CONSOLE_STATIC
 from app.console.endpoints import router as console_router
@@ -33,6 +35,8 @@ from app.core.ratelimit import RateLimiter, RateLimitMiddleware
 from app.core.routing import ContractRoute
 from app.core.textguard import TextGuardMiddleware
 from app.enterprises.endpoints import router as enterprises_router
+from app.evidence import service as evidence_service
+from app.evidence.endpoints import router as evidence_router
 from app.ledger.endpoints import router as ledger_router
 from app.matching.endpoints import router as matching_router
 from app.offers.endpoints import router as offers_router
@@ -149,6 +153,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_router,
         api_keys_router,
         audit_router,
+        claims_router,
+        claim_reports_router,
+        evidence_router,
     ):
         app.include_router(router)
 
@@ -190,7 +197,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(TextGuardMiddleware)  # NUL, lone surrogates: 422 before the route runs
     app.add_middleware(RateLimitMiddleware, limiter=limiter)
     app.add_middleware(IdempotencyMiddleware, db=db, limiter=limiter)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # An evidence upload carries a file of up to 10 MiB and its multipart framing.
+        paths={"/v1/evidence": max(settings.max_body_bytes, evidence_service.MAX_BYTES + 65536)},
+    )
     app_metrics = metrics.install(app, settings, db)  # GET /metrics
     if settings.cors_origins:
         # Closed unless configured: without origins, no CORS header is ever sent.

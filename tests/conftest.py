@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import app.models
 from app.catalog.service import forget_perf_indexes
+from app.claims import chain
 from app.config import Settings
 from app.core.db import Base, Database
 from app.main import create_app
@@ -80,8 +81,13 @@ async def reset_database(db: Database, seed_rows: dict[str, list[dict[str, Any]]
     tables = list(reversed(Base.metadata.sorted_tables))
     async with db.engine.begin() as conn:
         if db.is_sqlite:
+            # The claim events refuse DELETE (append-only): their triggers step aside.
+            for name in ("claim_events_no_update", "claim_events_no_delete"):
+                await conn.execute(text(f"DROP TRIGGER IF EXISTS {name}"))
             for table in tables:
                 await conn.execute(delete(table))
+            for statement in chain.SQLITE_APPEND_ONLY:
+                await conn.execute(text(statement))
         else:
             names = ", ".join(f'"{t.name}"' for t in tables)
             await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))

@@ -51,10 +51,17 @@ def test_no_two_operations_match_one_request(app: FastAPI) -> None:
     """Routes are matched in the order of their speed's need (app/main.py), not of their
     meaning: that is safe only while no request can match two of them. Every path is
     tried with each parameter as a plain value and as every literal segment of any
-    path (where a literal route and a parameter route could meet)."""
+    path (where a literal route and a parameter route could meet). Each path is matched
+    as the app serves it: a parameter may refuse a literal (a claim id is never
+    `export`)."""
     paths = app.openapi()["paths"]
     operations = [(method.upper(), path) for path, item in paths.items() for method in item]
-    regexes = {path: compile_path(path)[0] for path in paths}
+    served = {
+        str(context.path_format): context.original_route.path_regex
+        for context in iter_route_contexts(app.routes)
+        if isinstance(context.original_route, APIRoute)
+    }
+    regexes = {path: served.get(path, compile_path(path)[0]) for path in paths}
     literals = sorted({seg for path in paths for seg in path.split("/") if seg and "{" not in seg})
     tried = 0
     for method, path in operations:
@@ -63,6 +70,8 @@ def test_no_two_operations_match_one_request(app: FastAPI) -> None:
             concrete = path
             for param, value in zip(params, values, strict=True):
                 concrete = concrete.replace(param, value, 1)
+            if not regexes[path].match(concrete):
+                continue  # a value its parameter refuses: the request is another route's
             matching = [
                 (other_method, other)
                 for other_method, other in operations

@@ -1,13 +1,17 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+ProgramRef = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$")]
 
 
 class Role(StrEnum):
     operator = "operator"
     provider = "provider"
     enterprise = "enterprise"
+    reviewer = "reviewer"
 
 
 class ApiKeyCreate(BaseModel):
@@ -18,6 +22,7 @@ class ApiKeyCreate(BaseModel):
                 {"role": "provider", "provider_id": "prv_01a201488973d54e4c06176fd239"},
                 {"role": "enterprise", "enterprise_id": "ent_01a2014889e26d55515199314b89"},
                 {"role": "operator", "name": "procurement desk"},
+                {"role": "reviewer", "program_ids": ["binjiang-compute-2025"]},
             ]
         },
     )
@@ -26,6 +31,12 @@ class ApiKeyCreate(BaseModel):
     provider_id: str | None = Field(None, min_length=1, max_length=40)
     enterprise_id: str | None = Field(None, min_length=1, max_length=40)
     name: str | None = Field(None, max_length=200)
+    program_ids: list[ProgramRef] | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="A reviewer's programs: it sees and decides their claims only",
+    )
 
     @model_validator(mode="after")
     def _one_subject(self) -> "ApiKeyCreate":
@@ -37,6 +48,12 @@ class ApiKeyCreate(BaseModel):
             raise ValueError("an enterprise key needs enterprise_id (and no provider_id)")
         if self.role == Role.operator and (provider or enterprise):
             raise ValueError("an operator key is bound to no provider or enterprise")
+        if self.role == Role.reviewer and (provider or enterprise or not self.program_ids):
+            raise ValueError("a reviewer key needs program_ids (and no provider or enterprise)")
+        if self.role != Role.reviewer and self.program_ids is not None:
+            raise ValueError("only a reviewer key has program_ids")
+        if self.program_ids is not None and len(set(self.program_ids)) != len(self.program_ids):
+            raise ValueError("program_ids: duplicates are not allowed")
         return self
 
 
@@ -49,6 +66,7 @@ class ApiKeyOut(BaseModel):
     provider_id: str | None
     enterprise_id: str | None
     name: str | None
+    program_ids: list[str] = Field(description="A reviewer's programs (empty for other roles)")
     created_at: datetime
     revoked_at: datetime | None
 

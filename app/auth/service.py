@@ -7,7 +7,7 @@ from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.ids import new_id
 from app.core.security import Principal, generate_key, hash_key
 from app.core.timeutil import utcnow
-from app.models import ApiKey, Enterprise, Provider
+from app.models import ApiKey, Enterprise, Provider, SubsidyProgram
 
 
 async def issue_key(
@@ -17,6 +17,7 @@ async def issue_key(
     provider_id: str | None = None,
     enterprise_id: str | None = None,
     name: str | None = None,
+    program_ids: list[str] | None = None,
 ) -> tuple[ApiKey, str]:
     """Make a key; returns the row and the secret (which is never stored)."""
     secret = generate_key()
@@ -28,6 +29,7 @@ async def issue_key(
         provider_id=provider_id,
         enterprise_id=enterprise_id,
         name=name,
+        program_ids=list(program_ids or []),
     )
     session.add(key)
     await session.flush()
@@ -44,12 +46,16 @@ async def create_key(
         and await session.get(Enterprise, payload.enterprise_id) is None
     ):
         raise Unprocessable.field(["body", "enterprise_id"], "no such enterprise")
+    for index, program_id in enumerate(payload.program_ids or []):
+        if await session.get(SubsidyProgram, program_id) is None:
+            raise Unprocessable.field(["body", "program_ids", index], "no such program")
     key, secret = await issue_key(
         session,
         role=payload.role.value,
         provider_id=payload.provider_id,
         enterprise_id=payload.enterprise_id,
         name=payload.name,
+        program_ids=payload.program_ids,
     )
     await audit.record(
         session,
@@ -61,6 +67,7 @@ async def create_key(
             "role": key.role,
             "provider_id": key.provider_id,
             "enterprise_id": key.enterprise_id,
+            "program_ids": key.program_ids,
         },
     )
     return key, secret

@@ -147,7 +147,7 @@ class RequestContextMiddleware:
         finally:
             principal = _principal_fields(scope)
             # The route's template (/v1/offers/{offer_id}), never the ids in the URL.
-            route = getattr(scope.get("route"), "path", None)
+            route = getattr(scope.get("route"), "path_format", None)
             path = route or scope["path"]
             status = status_holder["status"]
             elapsed = time.perf_counter() - started
@@ -188,14 +188,29 @@ def _principal_fields(scope: Scope) -> dict[str, Any]:
 class BodyLimitMiddleware:
     """Refuse request bodies over the limit with 413, declared or streamed."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        # Paths whose bodies may be larger (an evidence upload: a 10 MiB file).
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await _LimitedRequest(self.app, self.paths.get(scope["path"], self.default_max_bytes)).run(
+            scope, receive, send
+        )
+
+
+class _LimitedRequest:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def run(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await send_problem(

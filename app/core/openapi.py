@@ -64,6 +64,16 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
         "description": "Compute-voucher programs as data, with this year's budget figures, and "
         "a what-if subsidy quote.",
     },
+    {
+        "name": "voucher-claims",
+        "description": "Voucher claims (申领): filed by the enterprise for settled orders, "
+        "reviewed and paid (兑付) by the program's voucher office, every event hash-chained.",
+    },
+    {
+        "name": "evidence",
+        "description": "Contracts, invoices, proofs of payment and delivery records (PDF, PNG, "
+        "JPEG), stored in the database and addressed by their SHA-256.",
+    },
     {"name": "audit", "description": "Every change of state, for the operator."},
     {"name": "health", "description": "Liveness and readiness probes; no key needed."},
 ]
@@ -71,6 +81,20 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
 # operationId -> summary: what an SDK user reads as the method's headline. A route's
 # own `summary=` wins; a route missing here falls back to its docstring.
 SUMMARIES: dict[str, str] = {
+    "list_voucher_claims": "List voucher claims",
+    "file_voucher_claim": "File a voucher claim",
+    "get_voucher_claim": "Get a voucher claim",
+    "update_voucher_claim": "Replace a returned claim's documents",
+    "submit_voucher_claim": "Submit a returned claim again",
+    "review_voucher_claim": "Review a voucher claim",
+    "disburse_voucher_claim": "Record a disbursement of an approved claim",
+    "get_voucher_claim_disbursement": "Get a disbursement of a claim",
+    "list_voucher_claim_events": "List a claim's hash-chained events",
+    "export_voucher_claims": "Export a year's claimed order parts (CSV or XLSX)",
+    "get_program_report": "A program's claims report for a year",
+    "upload_evidence": "Upload an evidence file",
+    "get_evidence": "Get an evidence file's metadata",
+    "get_evidence_content": "Download an evidence file",
     "list_api_keys": "List API keys",
     "create_api_key": "Create an API key",
     "revoke_api_key": "Revoke an API key",

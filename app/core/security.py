@@ -16,10 +16,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 
 from app.core.deps import get_db
-from app.core.errors import Forbidden, Unauthorized
+from app.core.errors import Forbidden, NotFound, Unauthorized
 from app.models import ApiKey
 
-Role = Literal["operator", "provider", "enterprise"]
+Role = Literal["operator", "provider", "enterprise", "reviewer"]
 KEY_PREFIX = "cm_"
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
@@ -38,10 +38,20 @@ class Principal:
     key_id: str | None
     provider_id: str | None = None
     enterprise_id: str | None = None
+    # A reviewer's programs: the claims it sees and decides (claims.md "Who").
+    program_ids: tuple[str, ...] = ()
 
     @property
     def is_operator(self) -> bool:
         return self.role == "operator"
+
+    @property
+    def is_reviewer(self) -> bool:
+        return self.role == "reviewer"
+
+    def reviews(self, program_id: str) -> bool:
+        """Whether this key may review the claims of `program_id` (the operator may)."""
+        return self.is_operator or (self.is_reviewer and program_id in self.program_ids)
 
     @property
     def subject_id(self) -> str | None:
@@ -64,7 +74,8 @@ def _verified_by_rate_limiter(request: Request, digest: str) -> Principal | None
     if live is None or not hmac.compare_digest(live[0], digest):
         return None
     principal: Principal = live[1]
-    return principal
+    # The count returns no program ids: a reviewer's key is read whole.
+    return None if principal.is_reviewer else principal
 
 
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <api key>`")
@@ -85,6 +96,8 @@ async def get_principal(
     else:
         principal = await _key_principal(request, hash_key(secret))
     request.state.principal = principal
+    if principal.is_reviewer:
+        _reviewer_route_or_refuse(request)
     return principal
 
 
@@ -104,7 +117,44 @@ async def _key_principal(request: Request, digest: str) -> Principal:
         key_id=key.id,
         provider_id=key.provider_id,
         enterprise_id=key.enterprise_id,
+        program_ids=tuple(key.program_ids or ()),
     )
+
+
+# What a reviewer key may call (claims.md "Who": its programs' claims, the orders and
+# evidence those claims cover, and the programs and catalog everyone reads); every
+# other route refuses it here, before the route looks at anything. Each route below
+# still checks the reviewer's programs on the object itself.
+REVIEWER_ROUTES = frozenset(
+    {
+        ("GET", "/v1/voucher-claims"),
+        ("GET", "/v1/voucher-claims/export"),
+        ("GET", "/v1/voucher-claims/{claim_id}"),
+        ("GET", "/v1/voucher-claims/{claim_id}/events"),
+        ("POST", "/v1/voucher-claims/{claim_id}/review"),
+        ("POST", "/v1/voucher-claims/{claim_id}/disbursements"),
+        ("GET", "/v1/voucher-claims/{claim_id}/disbursements/{disbursement_id}"),
+        ("GET", "/v1/evidence/{evidence_id}"),
+        ("GET", "/v1/evidence/{evidence_id}/content"),
+        ("GET", "/v1/orders/{order_id}"),
+        ("GET", "/v1/subsidy-programs"),
+        ("GET", "/v1/subsidy-programs/{program_id}"),
+        ("GET", "/v1/subsidy-programs/{program_id}/report"),
+        ("GET", "/v1/accelerators"),
+        ("GET", "/v1/accelerators/{accelerator_id}"),
+    }
+)
+
+
+def _reviewer_route_or_refuse(request: Request) -> None:
+    route = request.scope.get("route")
+    template = getattr(route, "path_format", None)
+    if (request.method, template) in REVIEWER_ROUTES or _operator_only(route):
+        return  # an operator-only route refuses every other key (403) itself
+    # A read of an object answers as if it did not exist (API1); anything else is a 403.
+    if request.method == "GET" and template is not None and "{" in template:
+        raise NotFound("not found")
+    raise Forbidden("a reviewer key acts on the claims of its programs only")
 
 
 async def get_optional_principal(
@@ -120,6 +170,14 @@ async def require_operator(principal: Annotated[Principal, Depends(get_principal
     if not principal.is_operator:
         raise Forbidden("only the marketplace operator may do this")
     return principal
+
+
+def _operator_only(route: Any) -> bool:
+    def needs(dependant: Any) -> bool:
+        return any(d.call is require_operator or needs(d) for d in dependant.dependencies)
+
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and needs(dependant)
 
 
 # `openapi_extra=` of a route taking OptionalPrincipal: the bearer key may be left out.

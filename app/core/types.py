@@ -103,3 +103,13 @@ AwareDatetime = Annotated[datetime, BeforeValidator(_not_a_number), AfterValidat
 # A calendar date, YYYY-MM-DD.
 Day = Annotated[date, BeforeValidator(_not_a_number)]
 Name = Annotated[str, BeforeValidator(_strip_str), Field(min_length=1, max_length=200)]
+
+
+def _unique_codes(value: list[str]) -> list[str]:
+    if len(set(value)) != len(value):
+        raise ValueError("a credit code appears twice")
+    return value
+
+
+# Related parties (关联方, claims.md): at most 50 unified social credit codes, no repeats.
+RelatedParties = Annotated[list[CreditCode], Field(max_length=50), AfterValidator(_unique_codes)]

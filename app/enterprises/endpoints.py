@@ -58,6 +58,7 @@ def enterprise_out(enterprise: Enterprise) -> EnterpriseOut:
                     "region_code",
                     "is_foundation_model_enterprise",
                     "filed_models",
+                    "related_parties",
                     "created_at",
                     "updated_at",
                 )

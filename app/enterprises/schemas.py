@@ -13,7 +13,7 @@ from pydantic import (
 
 from app.core.money import Money, MoneyIn
 from app.core.timeutil import today_shanghai
-from app.core.types import CreditCode, Name, RegionCode
+from app.core.types import CreditCode, Name, RegionCode, RelatedParties
 
 MAX_FILED_MODELS = 200
 FOUNDATION_FLAG_IS_OPERATORS = (
@@ -95,6 +95,11 @@ class EnterpriseCreate(BaseModel):
         None, description="Operator only (生成式多模态基础大模型企业); default false"
     )
     filed_models: list[FiledModel] = Field(default_factory=list, max_length=MAX_FILED_MODELS)
+    related_parties: RelatedParties | None = Field(
+        None,
+        description="Unified social credit codes of related parties (关联方): companies that "
+        "control it, it controls, or share a controller with it",
+    )
 
     _filings = field_validator("filed_models")(_unique_filings)
 
@@ -111,6 +116,12 @@ class EnterpriseUpdate(BaseModel):
     region_code: RegionCode | None = None
     filed_models: list[FiledModel] | None = Field(None, max_length=MAX_FILED_MODELS)
     is_foundation_model_enterprise: StrictBool | None = Field(None, description="Operator only")
+    related_parties: RelatedParties | None = Field(
+        None,
+        description="Unified social credit codes of related parties (关联方): companies that "
+        "control it, it controls, or share a controller with it; replaces the list, and "
+        "only the operator removes a code",
+    )
 
     _filings = field_validator("filed_models")(_unique_filings)
 
@@ -130,6 +141,7 @@ class EnterpriseOut(BaseModel):
     region_code: str
     is_foundation_model_enterprise: bool
     filed_models: list[FiledModelOut]
+    related_parties: list[str]
     relaxed_caps: dict[str, Money] = Field(
         description="program id -> operator-granted annual cap (foundation-model enterprises)",
         examples=[{"hz-city-compute-2024": "20000000.00"}],
@@ -149,6 +161,7 @@ class EnterpriseCreated(EnterpriseOut):
                     "region_code": "330108",
                     "is_foundation_model_enterprise": False,
                     "filed_models": [],
+                    "related_parties": [],
                     "relaxed_caps": {},
                     "created_at": "2026-11-22T03:24:20.836919Z",
                     "updated_at": "2026-11-22T03:24:20.836926Z",

@@ -22,6 +22,7 @@ from app.enterprises.schemas import (
     FiledModel,
 )
 from app.models import CapRelaxation, ComputeRequest, Enterprise, SubsidyProgram
+from app.providers import service as provider_service
 
 
 def snapshot(e: Enterprise) -> dict[str, Any]:
@@ -30,6 +31,7 @@ def snapshot(e: Enterprise) -> dict[str, Any]:
         "region_code": e.region_code,
         "is_foundation_model_enterprise": e.is_foundation_model_enterprise,
         "filed_models": list(e.filed_models),
+        "related_parties": list(e.related_parties or []),
     }
 
 
@@ -84,6 +86,7 @@ async def create_enterprise(
         region_code=payload.region_code,
         is_foundation_model_enterprise=bool(payload.is_foundation_model_enterprise),
         filed_models=_stored_models(payload.filed_models),
+        related_parties=list(payload.related_parties or []),
         version=1,
     )
     session.add(enterprise)
@@ -143,6 +146,10 @@ async def update_enterprise(
         await _ensure_no_open_request_loses_its_model(session, enterprise, payload.filed_models)
     if payload.is_foundation_model_enterprise is False:
         await _ensure_no_relaxations(session, enterprise)
+    if payload.related_parties is not None:
+        enterprise.related_parties = provider_service.related_parties_after(
+            principal, enterprise.related_parties, payload.related_parties
+        )
     before = snapshot(enterprise)
     if payload.name is not None:
         enterprise.name = payload.name

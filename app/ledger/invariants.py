@@ -3,7 +3,7 @@
 from collections import defaultdict
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -11,7 +11,16 @@ from app.core.money import ZERO
 from app.enterprises import service as enterprise_service
 from app.ledger import service as ledger
 from app.matching import engine
-from app.models import BudgetUsage, Enterprise, LedgerEntry, Offer, Order, OrderPart
+from app.models import (
+    BudgetUsage,
+    ClaimPart,
+    Enterprise,
+    LedgerEntry,
+    Offer,
+    Order,
+    OrderPart,
+    VoucherClaim,
+)
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import EnterpriseFacts, effective_cap, settled_subsidy
 
@@ -22,6 +31,7 @@ async def check(session: AsyncSession) -> list[str]:
     problems += await _capacity(session)
     problems += await _caps_and_budgets(session)
     problems += await _orders_balance(session)
+    problems += await _claims(session)
     return problems
 
 
@@ -58,10 +68,12 @@ async def _capacity(session: AsyncSession) -> list[str]:
 async def _caps_and_budgets(session: AsyncSession) -> list[str]:
     programs = {s.program.id: s.program for s in await subsidy_service.load_programs(session)}
     sums: dict[tuple[str, str, int], dict[str, Decimal]] = defaultdict(
-        lambda: dict.fromkeys(ledger.KINDS, ZERO)
+        lambda: dict.fromkeys(ledger.KINDS + ledger.CLAIM_KINDS, ZERO)
     )
     for entry in await session.scalars(select(LedgerEntry)):
-        sums[(entry.enterprise_id, entry.program_id, entry.year)][entry.kind] += entry.amount
+        sums[(entry.enterprise_id, entry.program_id, entry.year)][ledger.folded_kind(entry)] += (
+            entry.amount
+        )
     out = []
     program_year: dict[tuple[str, int], Decimal] = defaultdict(lambda: ZERO)
     enterprises = {
@@ -71,7 +83,7 @@ async def _caps_and_budgets(session: AsyncSession) -> list[str]:
         )
     }
     for (enterprise_id, program_id, year), s in sums.items():
-        used = s["reserve"] - s["release"]
+        used = s["reserve"] - s["release"] - s["claim_release"]
         if s["settle"] + s["release"] > s["reserve"]:
             out.append(
                 f"enterprise {enterprise_id}, {program_id} {year}: settled and released "
@@ -115,7 +127,8 @@ async def _caps_and_budgets(session: AsyncSession) -> list[str]:
 
 async def _orders_balance(session: AsyncSession) -> list[str]:
     entries: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(ledger.KINDS, ZERO))
-    for entry in await session.scalars(select(LedgerEntry)):
+    # An order's own entries; a claim's are proved by `_claims`.
+    for entry in await session.scalars(select(LedgerEntry).where(LedgerEntry.claim_id.is_(None))):
         entries[entry.part_id][entry.kind] += entry.amount
     out = []
     orders = await session.scalars(select(Order).options(selectinload(Order.parts)))
@@ -153,4 +166,55 @@ async def _orders_balance(session: AsyncSession) -> list[str]:
                         f"order {order.id} part {part.id}: settled {e['settle']}, but its "
                         f"rate {part.rate} of the executed {part.executed_amount} is {due}"
                     )
+    return out
+
+
+async def _claims(session: AsyncSession) -> list[str]:
+    """Per enterprise, program and year: disbursed ≤ approved ≤ settled, and what a
+    claim released never more than was settled; per claim, its ledger entries equal
+    its amounts; no order part in two live claims."""
+    out = []
+    sums: dict[tuple[str, str, int], dict[str, Decimal]] = defaultdict(
+        lambda: dict.fromkeys(ledger.KINDS + ledger.CLAIM_KINDS, ZERO)
+    )
+    per_claim: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: dict.fromkeys(ledger.CLAIM_KINDS, ZERO)
+    )
+    for entry in await session.scalars(select(LedgerEntry)):
+        kind = ledger.folded_kind(entry)
+        sums[(entry.enterprise_id, entry.program_id, entry.year)][kind] += entry.amount
+        if entry.claim_id is not None:
+            per_claim[entry.claim_id][kind] += entry.amount
+    for (enterprise_id, program_id, year), s in sorted(sums.items()):
+        where = f"enterprise {enterprise_id}, {program_id} {year}"
+        if s["claim_disburse"] > s["claim_approve"]:
+            out.append(f"{where}: disbursed {s['claim_disburse']} > approved {s['claim_approve']}")
+        if s["claim_approve"] + s["claim_release"] > s["settle"]:
+            out.append(
+                f"{where}: approved {s['claim_approve']} and released by review "
+                f"{s['claim_release']} exceed settled {s['settle']}"
+            )
+    for claim in await session.scalars(select(VoucherClaim)):
+        s = per_claim[claim.id]
+        approved = claim.approved_amount or ZERO
+        if s["claim_approve"] != approved or s["claim_disburse"] != claim.disbursed_amount:
+            out.append(
+                f"claim {claim.id}: the ledger holds approved {s['claim_approve']} and "
+                f"disbursed {s['claim_disburse']}, the claim {approved} and "
+                f"{claim.disbursed_amount}"
+            )
+        if claim.disbursed_amount > approved:
+            out.append(
+                f"claim {claim.id}: disbursed {claim.disbursed_amount} > approved {approved}"
+            )
+        if claim.approved_amount is not None and approved > claim.amount:
+            out.append(f"claim {claim.id}: approved {approved} > claimed {claim.amount}")
+    twice = await session.execute(
+        select(ClaimPart.part_id, func.count())
+        .where(ClaimPart.live.is_(True))
+        .group_by(ClaimPart.part_id)
+        .having(func.count() > 1)
+    )
+    for part_id, count in twice:
+        out.append(f"order part {part_id} is in {count} live claims")
     return out

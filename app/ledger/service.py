@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, bindparam, func, literal, select, union_all
+from sqlalchemy import Select, Table, bindparam, case, func, literal, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import insert_rows, row_values, transient
@@ -22,7 +22,10 @@ from app.core.timeutil import utcnow
 from app.ledger.schemas import VoucherUsage, VoucherUsageItem
 from app.models import BudgetUsage, Enterprise, LedgerEntry
 
-KINDS = ("reserve", "settle", "release")
+KINDS = ("reserve", "settle", "release", "approve", "disburse")
+# A claim's entries are folded apart from an order's: `claim_release` gives back settled
+# subsidy the voucher office did not approve (see LedgerEntry).
+CLAIM_KINDS = ("claim_approve", "claim_disburse", "claim_release")
 
 
 @dataclass(frozen=True)
@@ -36,22 +39,39 @@ class Balance:
 
 
 def _fold(rows: Iterable[tuple[str, str, Decimal | None]]) -> dict[str, Balance]:
-    sums: dict[str, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(KINDS, ZERO))
+    sums: dict[str, dict[str, Decimal]] = defaultdict(
+        lambda: dict.fromkeys(KINDS + CLAIM_KINDS, ZERO)
+    )
     for program_id, kind, amount in rows:
         sums[program_id][kind] += amount or ZERO
     return {
-        program_id: Balance(reserved=s["reserve"] - s["settle"] - s["release"], settled=s["settle"])
+        program_id: Balance(
+            reserved=s["reserve"] - s["settle"] - s["release"],
+            # What a claim's review did not approve no longer counts as used.
+            settled=s["settle"] - s["claim_release"],
+        )
         for program_id, s in sums.items()
     }
+
+
+# The kind an entry is folded as: a claim's entries apart (`CLAIM_KINDS`).
+FOLDED_KIND = case(
+    (LedgerEntry.claim_id.is_(None), LedgerEntry.kind),
+    else_=literal("claim_") + LedgerEntry.kind,
+).label("kind")
+
+
+def folded_kind(entry: LedgerEntry) -> str:
+    return entry.kind if entry.claim_id is None else "claim_" + entry.kind
 
 
 async def enterprise_balances(
     session: AsyncSession, enterprise_id: str, year: int
 ) -> dict[str, Balance]:
     rows = await session.execute(
-        select(LedgerEntry.program_id, LedgerEntry.kind, func.sum(LedgerEntry.amount))
+        select(LedgerEntry.program_id, FOLDED_KIND, func.sum(LedgerEntry.amount))
         .where(LedgerEntry.enterprise_id == enterprise_id, LedgerEntry.year == year)
-        .group_by(LedgerEntry.program_id, LedgerEntry.kind)
+        .group_by(LedgerEntry.program_id, FOLDED_KIND)
     )
     return _fold((p, k, a) for p, k, a in rows)
 
@@ -60,9 +80,9 @@ async def program_balances(
     session: AsyncSession, year: int, program_ids: Iterable[str] | None = None
 ) -> dict[str, Balance]:
     stmt = (
-        select(LedgerEntry.program_id, LedgerEntry.kind, func.sum(LedgerEntry.amount))
+        select(LedgerEntry.program_id, FOLDED_KIND, func.sum(LedgerEntry.amount))
         .where(LedgerEntry.year == year)
-        .group_by(LedgerEntry.program_id, LedgerEntry.kind)
+        .group_by(LedgerEntry.program_id, FOLDED_KIND)
     )
     if program_ids is not None:
         stmt = stmt.where(LedgerEntry.program_id.in_(list(program_ids)))
@@ -73,9 +93,9 @@ def _sums(whose: str) -> Select[str, str, str, Decimal]:
     return select(
         literal(whose).label("whose"),
         LedgerEntry.program_id,
-        LedgerEntry.kind,
+        FOLDED_KIND,
         func.sum(LedgerEntry.amount),
-    ).group_by(LedgerEntry.program_id, LedgerEntry.kind)
+    ).group_by(LedgerEntry.program_id, FOLDED_KIND)
 
 
 # The enterprise's sums and the budgets' usage, as (whose, program_id, kind, amount)
@@ -184,6 +204,7 @@ def entry(
     part_id: str,
     kind: str,
     amount: Decimal,
+    claim_id: str | None = None,
 ) -> LedgerEntry:
     if kind not in KINDS:
         raise ValueError(f"unknown ledger entry kind {kind}")
@@ -199,6 +220,7 @@ def entry(
         part_id=part_id,
         kind=kind,
         amount=amount,
+        claim_id=claim_id,
         created_at=utcnow(),
     )
 

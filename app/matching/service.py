@@ -23,7 +23,7 @@ from sqlalchemy import Select, and_, bindparam, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog import service as catalog_service
-from app.core.db import Transaction
+from app.core.db import Transaction, fetch
 from app.core.errors import Conflict, NotFound, Unprocessable
 from app.core.money import MAX_AMOUNT, ZERO, max_price_per_card_hour
 from app.core.timeutil import today_shanghai, utcnow
@@ -119,6 +119,9 @@ class MatchContext:
     provider_lists: dict[str, frozenset[str]] = field(default_factory=dict)
     # The catalog's perf_index per model (app.catalog.service.perf_indexes).
     perf: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Party id -> (credit code, declared related parties): read only when an open
+    # program excludes related parties (`load_related_parties`).
+    related_parties: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
     _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -200,12 +203,23 @@ class MatchContext:
         lists = self.provider_lists.get(candidate.provider_id, frozenset())
         return engine.net_lower_bound(gross, self.rate_bound(candidate.domestic, lists))
 
+    @property
+    def excludes_related(self) -> bool:
+        return any(p.excludes_related_parties for p in self.open_programs)
+
+    def provider_facts(self, provider_id: str) -> ProviderFacts:
+        code, related = self.related_parties.get(provider_id, (None, frozenset()))
+        return ProviderFacts(
+            status="listed",
+            lists=self.provider_lists.get(provider_id, frozenset()),
+            credit_code=code,
+            related_parties=related,
+        )
+
     def subsidy(
         self, candidate: engine.Candidate, gross: Decimal, usage: Usage | None = None
     ) -> SubsidyResult:
-        facts = ProviderFacts(
-            status="listed", lists=self.provider_lists.get(candidate.provider_id, frozenset())
-        )
+        facts = self.provider_facts(candidate.provider_id)
         contract = Contract(
             domestic=candidate.domestic,
             purpose=self.request.purpose,
@@ -403,6 +417,7 @@ async def _candidates(
     for offer_id, start, end, cards in result:
         holds[offer_id].append(engine.Hold(start=start, end=end, cards=cards))
     await load_provider_lists(session, ctx, {r.provider_id for r in rows})
+    await load_related_parties(session, ctx, {r.provider_id for r in rows})
     return [
         engine.Candidate(
             offer_id=r.id,
@@ -420,6 +435,38 @@ async def _candidates(
         )
         for r in rows
     ]
+
+
+_ENTERPRISE_PARTY = select(
+    Enterprise.id, Enterprise.unified_social_credit_code, Enterprise.related_parties
+).where(Enterprise.id == bindparam("enterprise_id"))
+_PROVIDER_PARTIES = select(
+    Provider.id, Provider.unified_social_credit_code, Provider.related_parties
+).where(Provider.id.in_(bindparam("provider_ids", expanding=True)))
+
+
+async def load_related_parties(
+    source: AsyncSession | Transaction, ctx: MatchContext, provider_ids: set[str]
+) -> None:
+    """The credit codes and declared related parties of the enterprise and these
+    providers, when an open program excludes related parties (claims.md)."""
+    if not ctx.excludes_related:
+        return
+    conn = source if isinstance(source, Transaction) else await source.connection()
+    enterprise_id = ctx.request.enterprise_id
+    if enterprise_id not in ctx.related_parties:
+        for party_id, code, related in await fetch(
+            conn, _ENTERPRISE_PARTY, {"enterprise_id": enterprise_id}
+        ):
+            ctx.related_parties[party_id] = (code, frozenset(related or ()))
+        code, related = ctx.related_parties[enterprise_id]
+        ctx.enterprise = replace(ctx.enterprise, credit_code=code, related_parties=related)
+    missing = sorted(provider_ids - ctx.related_parties.keys())
+    if missing:
+        for party_id, code, related in await fetch(
+            conn, _PROVIDER_PARTIES, {"provider_ids": missing}
+        ):
+            ctx.related_parties[party_id] = (code, frozenset(related or ()))
 
 
 async def load_provider_lists(

@@ -4,6 +4,16 @@ from app.models.api_key import ApiKey
 from app.models.audit import AuditEntry
 from app.models.bid import Bid
 from app.models.catalog import Accelerator
+from app.models.claim import (
+    ClaimChainHead,
+    ClaimEvent,
+    ClaimEvidence,
+    ClaimPart,
+    ClaimReview,
+    Disbursement,
+    Evidence,
+    VoucherClaim,
+)
 from app.models.compute_request import ComputeRequest
 from app.models.enterprise import CapRelaxation, Enterprise
 from app.models.idempotency import IdempotencyRecord
@@ -21,8 +31,15 @@ __all__ = [
     "Bid",
     "BudgetUsage",
     "CapRelaxation",
+    "ClaimChainHead",
+    "ClaimEvent",
+    "ClaimEvidence",
+    "ClaimPart",
+    "ClaimReview",
     "ComputeRequest",
+    "Disbursement",
     "Enterprise",
+    "Evidence",
     "IdempotencyRecord",
     "LedgerEntry",
     "Listing",
@@ -34,4 +51,5 @@ __all__ = [
     "Quote",
     "RateLimitCounter",
     "SubsidyProgram",
+    "VoucherClaim",
 ]

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -22,5 +22,7 @@ class ApiKey(Base):
         ForeignKey("enterprises.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str | None] = mapped_column(String(200))
+    # A reviewer's programs (claims.md "Who"); empty for every other role.
+    program_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -17,6 +17,9 @@ class Enterprise(Timestamps, Versioned, Base):
     name: Mapped[str] = mapped_column(String(200))
     unified_social_credit_code: Mapped[str] = mapped_column(String(18), unique=True)
     region_code: Mapped[str] = mapped_column(String(6))
+    # Unified social credit codes of related parties (关联方), declared or added by the
+    # operator (claims.md "Related parties").
+    related_parties: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_foundation_model_enterprise: Mapped[bool] = mapped_column(Boolean, default=False)
     # [{filing_number, name, filed_on}] of generative AI models filed with the CAC.
     filed_models: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

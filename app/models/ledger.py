@@ -14,6 +14,10 @@ class LedgerEntry(Base):
     reserve: subsidy held for an order; settle: the part of a reservation paid
     out at settlement; release: the part of a reservation given back (cancel,
     or a settlement below the reservation). Used = reserve − release.
+
+    Claims (claim_id set): approve and disburse record what the voucher office
+    approved and paid; a release with a claim_id gives back settled subsidy the
+    office did not approve (a rejection, a partial approval).
     """
 
     __tablename__ = "ledger_entries"
@@ -31,6 +35,7 @@ class LedgerEntry(Base):
     year: Mapped[int] = mapped_column(Integer)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     part_id: Mapped[str] = mapped_column(String(40))
+    claim_id: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(16))
     amount: Mapped[Decimal] = mapped_column(MoneyFen)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,6 +1,6 @@
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base, UTCDateTime
@@ -26,6 +26,9 @@ class Provider(Timestamps, Versioned, Base):
     kind: Mapped[str] = mapped_column(String(40))
     unified_social_credit_code: Mapped[str] = mapped_column(String(18), unique=True)
     region_code: Mapped[str] = mapped_column(String(6))
+    # Unified social credit codes of related parties (关联方), declared or added by the
+    # operator (claims.md "Related parties").
+    related_parties: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(16), index=True)
 
     listings: Mapped[list["Listing"]] = relationship(

@@ -33,3 +33,10 @@ class SubsidyProgram(Timestamps, Versioned, Base):
     )
     annual_budget: Mapped[Decimal | None] = mapped_column(MoneyFen)
     source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Claims (claims.md "Programs gain").
+    claims_open: Mapped[str] = mapped_column(String(16), default="on_settlement")
+    claims_close: Mapped[str | None] = mapped_column(String(5))
+    excludes_related_parties: Mapped[bool] = mapped_column(Boolean, default=False)
+    dual_review_above: Mapped[Decimal | None] = mapped_column(MoneyFen)
+    # [{payer, share}] with shares as strings; empty: the program pays it all.
+    funding: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)

@@ -50,6 +50,7 @@ from app.matching import service as matching
 from app.matching.schemas import MatchOut
 from app.models import (
     CapRelaxation,
+    ClaimPart,
     ComputeRequest,
     Enterprise,
     LedgerEntry,
@@ -59,13 +60,13 @@ from app.models import (
     OrderPart,
     Provider,
     Quote,
+    VoucherClaim,
 )
 from app.orders.schemas import QuoteCreate
 from app.requests import service as request_service
 from app.subsidies.rules import (
     Contract,
     PartReservation,
-    ProviderFacts,
     Usage,
     evaluate,
     settle,
@@ -387,6 +388,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
     ctx.enterprise_used, ctx.budget_used = ledger.used(mine), ledger.used(budgets)
     # The lists came with the offers; a provider of a part is always one of theirs.
     ctx.provider_lists.update({pid: frozenset(lists) for pid, lists in provider_lists.items()})
+    await matching.load_related_parties(tx, ctx, set(provider_lists))
     enterprise_used = dict(ctx.enterprise_used)
     budget_used = dict(ctx.budget_used)
     decided = []
@@ -394,9 +396,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
         result = evaluate(
             ctx.programs,
             ctx.enterprise,
-            ProviderFacts(
-                status="listed", lists=ctx.provider_lists.get(part["provider_id"], frozenset())
-            ),
+            ctx.provider_facts(part["provider_id"]),
             Contract(
                 domestic=part["domestic"],
                 purpose=request.purpose,
@@ -591,9 +591,27 @@ async def get_order_for(session: AsyncSession, principal: Principal, order_id: s
     order = await session.scalar(
         select(Order).where(Order.id == order_id).options(selectinload(Order.parts))
     )
-    if order is None or not can_see(principal, order):
+    if order is None or not (
+        can_see(principal, order) or await _reviewed_by(session, principal, order_id)
+    ):
         raise NotFound(f"order {order_id} does not exist")
     return order
+
+
+async def _reviewed_by(session: AsyncSession, principal: Principal, order_id: str) -> bool:
+    """Whether a reviewer's programs have a claim covering this order (claims.md "Who")."""
+    if not principal.is_reviewer or not principal.program_ids:
+        return False
+    found = await session.scalar(
+        select(ClaimPart.id)
+        .join(VoucherClaim, VoucherClaim.id == ClaimPart.claim_id)
+        .where(
+            ClaimPart.order_id == order_id,
+            VoucherClaim.program_id.in_(principal.program_ids),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 async def _lock_order(session: AsyncSession, order: Order) -> Order:

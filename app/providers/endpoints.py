@@ -59,6 +59,7 @@ def provider_out(provider: Provider) -> ProviderOut:
                     "unified_social_credit_code",
                     "region_code",
                     "status",
+                    "related_parties",
                     "created_at",
                     "updated_at",
                 )

@@ -3,7 +3,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.core.types import CreditCode, Day, Name, RegionCode
+from app.core.types import CreditCode, Day, Name, RegionCode, RelatedParties
 
 
 class ProviderKind(StrEnum):
@@ -44,6 +44,11 @@ class ProviderCreate(BaseModel):
     status: ProviderStatus | None = Field(
         None, description="Operator only: `pending` (default) or `listed`"
     )
+    related_parties: RelatedParties | None = Field(
+        None,
+        description="Unified social credit codes of related parties (关联方): companies that "
+        "control it, it controls, or share a controller with it",
+    )
 
 
 class ProviderUpdate(BaseModel):
@@ -54,6 +59,12 @@ class ProviderUpdate(BaseModel):
     name: Name | None = None
     kind: ProviderKind | None = None
     region_code: RegionCode | None = None
+    related_parties: RelatedParties | None = Field(
+        None,
+        description="Unified social credit codes of related parties (关联方): companies that "
+        "control it, it controls, or share a controller with it; replaces the list, and "
+        "only the operator removes a code",
+    )
 
 
 class StatusChange(BaseModel):
@@ -119,6 +130,7 @@ class ProviderOut(BaseModel):
                     "unified_social_credit_code": "91330108MA2H2XWL36",
                     "region_code": "330108",
                     "status": "listed",
+                    "related_parties": [],
                     "listings": [
                         {
                             "id": "lst_01a20148899fc01072d0d01219d7",
@@ -144,6 +156,7 @@ class ProviderOut(BaseModel):
     unified_social_credit_code: str
     region_code: str
     status: ProviderStatus
+    related_parties: list[str]
     listings: list[ListingOut]
     created_at: datetime
     updated_at: datetime

@@ -29,7 +29,13 @@ TRANSITIONS: dict[str, set[str]] = {
 
 
 def snapshot(p: Provider) -> dict[str, Any]:
-    return {"name": p.name, "kind": p.kind, "region_code": p.region_code, "status": p.status}
+    return {
+        "name": p.name,
+        "kind": p.kind,
+        "region_code": p.region_code,
+        "status": p.status,
+        "related_parties": list(p.related_parties or []),
+    }
 
 
 async def load_provider(session: AsyncSession, provider_id: str) -> Provider | None:
@@ -85,6 +91,7 @@ async def create_provider(
         unified_social_credit_code=payload.unified_social_credit_code,
         region_code=payload.region_code,
         status=status.value,
+        related_parties=list(payload.related_parties or []),
         version=1,
     )
     session.add(provider)
@@ -117,7 +124,12 @@ async def update_provider(
     session: AsyncSession, principal: Principal, provider: Provider, payload: ProviderUpdate
 ) -> Provider:
     before = snapshot(provider)
-    for field, value in payload.model_dump(exclude_unset=True, exclude_none=True).items():
+    changes = payload.model_dump(exclude_unset=True, exclude_none=True)
+    if "related_parties" in changes:
+        changes["related_parties"] = related_parties_after(
+            principal, provider.related_parties, changes["related_parties"]
+        )
+    for field, value in changes.items():
         setattr(provider, field, value.value if hasattr(value, "value") else value)
     provider.version += 1
     await session.flush()
@@ -273,3 +285,17 @@ async def end_listing(
 def lists_on(provider: Provider, day: date) -> frozenset[str]:
     """The official lists a provider is on at a given (Asia/Shanghai) date."""
     return frozenset(lst.list_id for lst in provider.listings if lst.active_on(day))
+
+
+def related_parties_after(
+    principal: Principal, current: list[str] | None, sent: list[str]
+) -> list[str]:
+    """A party's related parties as sent: the party declares and adds; only the operator
+    removes a code (claims.md "the operator may add more"), so none slips away unseen."""
+    dropped = sorted(set(current or []) - set(sent))
+    if dropped and not principal.is_operator:
+        raise Unprocessable.field(
+            ["body", "related_parties"],
+            f"only the operator removes a related party ({', '.join(dropped)})",
+        )
+    return list(sent)

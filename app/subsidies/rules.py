@@ -33,6 +33,8 @@ PROGRAM_STATUSES = ("active", "draft", "retired")
 PROGRAM_LEVELS = ("national", "province", "city", "district")
 PROVIDER_STATUSES = ("pending", "listed", "rejected", "suspended", "delisted")
 CAPPED_BY = ("enterprise_cap", "program_budget")
+CLAIMS_OPEN = ("on_settlement", "after_year_end")
+ONE = Decimal("1.00")
 
 _VOUCHER_NAMES = {
     "compute": "compute voucher (算力券)",
@@ -112,6 +114,52 @@ def _optional_bool(value: Any, what: str) -> bool | None:
     if value is None or isinstance(value, bool):
         return value
     raise ValueError(f"{what}: must be true, false or null")
+
+
+def _claims_close(value: Any) -> str | None:
+    """ "MM-DD", a day every year has (02-29 is not one: a deadline must exist every year)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) != 5 or value[2] != "-":
+        raise ValueError(f"claims_close: {value!r} is not a MM-DD day")
+    try:
+        date.fromisoformat(f"2001-{value}")
+    except ValueError:
+        raise ValueError(f"claims_close: {value!r} is not a day of every year") from None
+    return value
+
+
+def _funding(value: Any, program_id: str) -> tuple[tuple[str, Decimal], ...]:
+    """[{payer, share}], shares positive with at most two decimals summing to 1.00;
+    none given: the program pays it all."""
+    if value is None or (isinstance(value, list | tuple) and not value):
+        return ((program_id, ONE),)
+    if not isinstance(value, list | tuple):
+        raise ValueError("funding: must be a list of {payer, share}")
+    shares: list[tuple[str, Decimal]] = []
+    for item in value:
+        if not isinstance(item, Mapping) or set(item) != {"payer", "share"}:
+            raise ValueError("funding: each item is {payer, share}")
+        payer = item["payer"]
+        if not isinstance(payer, str) or not payer:
+            raise ValueError("funding payer: must be a non-empty string")
+        share = _decimal(item["share"], "funding share")
+        if share <= 0 or share > 1 or share != share.quantize(FEN):
+            raise ValueError(f"funding share: {share} must be above 0, at most 1, two decimals")
+        shares.append((payer, share.quantize(FEN)))
+    if len({payer for payer, _ in shares}) != len(shares):
+        raise ValueError("funding: a payer appears twice")
+    total = sum((share for _, share in shares), ZERO)
+    if total != ONE:
+        raise ValueError(f"funding: shares sum to {total}, not 1.00")
+    return tuple(shares)
+
+
+def related(code_a: str, related_a: Iterable[str], code_b: str, related_b: Iterable[str]) -> bool:
+    """Whether two parties are related (关联方, claims.md "Related parties"): their own
+    codes are equal, either's code is in the other's list, or their lists share a code."""
+    list_a, list_b = set(related_a), set(related_b)
+    return code_a == code_b or code_a in list_b or code_b in list_a or bool(list_a & list_b)
 
 
 def _purpose_order(purposes: Iterable[str]) -> list[str]:
@@ -213,6 +261,12 @@ class Program:
     enterprise_annual_cap: Decimal | None
     cap_relaxable: bool
     annual_budget: Decimal | None
+    # Claims (claims.md "Programs gain").
+    claims_open: str = "on_settlement"
+    claims_close: str | None = None
+    excludes_related_parties: bool = False
+    dual_review_above: Decimal | None = None
+    funding: tuple[tuple[str, Decimal], ...] = ()
     # Descriptive fields: carried so that a program round-trips, never used to decide.
     name: str = ""
     level: str = ""
@@ -272,6 +326,13 @@ class Program:
         source = data.get("source") or {}
         if not isinstance(source, Mapping):
             raise ValueError("source: must be an object with document and clause")
+        excludes = data.get("excludes_related_parties", False)
+        if not isinstance(excludes, bool):
+            raise ValueError("excludes_related_parties: must be a boolean")
+        dual = _money(data.get("dual_review_above"), "dual_review_above")
+        if dual is not None and dual <= 0:
+            raise ValueError("dual_review_above: must be above zero (null: one approval)")
+        funding = _funding(data.get("funding"), program_id)
         return cls(
             id=program_id,
             status=_choice(data.get("status"), PROGRAM_STATUSES, "status"),
@@ -293,6 +354,14 @@ class Program:
             ),
             cap_relaxable=relaxable,
             annual_budget=_money(data.get("annual_budget"), "annual_budget"),
+            claims_open=_choice(
+                data.get("claims_open") or "on_settlement", CLAIMS_OPEN, "claims_open"
+            ),
+            claims_close=_claims_close(data.get("claims_close")),
+            excludes_related_parties=excludes,
+            dual_review_above=dual,
+            # The default (the program pays it all) is kept as no list at all.
+            funding=() if funding == ((program_id, ONE),) else funding,
             name=str(data.get("name") or ""),
             level=str(data.get("level") or ""),
             source_document=str(source.get("document") or ""),
@@ -321,7 +390,30 @@ class Program:
             "cap_relaxable_for_foundation_model_enterprises": self.cap_relaxable,
             "annual_budget": _format_optional(self.annual_budget),
             "source": {"document": self.source_document, "clause": self.source_clause},
+            "claims_open": self.claims_open,
+            "claims_close": self.claims_close,
+            "excludes_related_parties": self.excludes_related_parties,
+            "dual_review_above": _format_optional(self.dual_review_above),
+            "funding": [
+                {"payer": payer, "share": format_money(share)} for payer, share in self.payers
+            ],
         }
+
+    @property
+    def payers(self) -> tuple[tuple[str, Decimal], ...]:
+        """Who pays what share of a disbursement: the first pays any remainder."""
+        return self.funding or ((self.id, ONE),)
+
+    def claims_window(self, year: int) -> tuple[date, date | None]:
+        """The first and last day (Asia/Shanghai) claims for `year` may be filed; the
+        last is None without a deadline. on_settlement opens at once (the order's
+        settlement is then the only gate); after_year_end on 1 January of year + 1."""
+        opens = date(year + 1, 1, 1) if self.claims_open == "after_year_end" else date(year, 1, 1)
+        closes = None
+        if self.claims_close is not None:
+            month, day = (int(x) for x in self.claims_close.split("-"))
+            closes = date(year + 1, month, day)
+        return opens, closes
 
 
 def _format_optional(value: Decimal | None) -> str | None:
@@ -336,12 +428,29 @@ class EnterpriseFacts:
     relies_on_filed_model: bool = False
     # program_id -> operator-granted cap (honoured only where the program allows relaxation).
     relaxed_caps: Mapping[str, Decimal] = field(default_factory=dict)
+    # Unified social credit code and declared related parties (关联方): None when unknown
+    # (a what-if quote that does not say), which no related-party rule can refuse.
+    credit_code: str | None = None
+    related_parties: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
 class ProviderFacts:
     status: str
     lists: frozenset[str]  # the lists the provider is on at the contract date
+    credit_code: str | None = None
+    related_parties: frozenset[str] = frozenset()
+
+
+def parties_related(enterprise: EnterpriseFacts, provider: ProviderFacts) -> bool:
+    if enterprise.credit_code is None or provider.credit_code is None:
+        return False
+    return related(
+        enterprise.credit_code,
+        enterprise.related_parties,
+        provider.credit_code,
+        provider.related_parties,
+    )
 
 
 @dataclass(frozen=True)
@@ -536,6 +645,8 @@ def _eligibility_failures(
     if contract.purpose not in program.purposes:
         covered = ", ".join(_purpose_order(program.purposes)) or "none"
         failures.append(f"purpose {contract.purpose} is not covered (covers: {covered})")
+    if program.excludes_related_parties and parties_related(enterprise, provider):
+        failures.append("enterprise and provider are related parties (关联方), excluded")
     return failures
 
 

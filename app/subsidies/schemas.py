@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.money import Money, MoneyIn, Rate, RateIn
+from app.core.money import Money, MoneyIn, PriceIn, Rate, RateIn
 from app.core.types import real_region_code, region_prefix
 from app.subsidies.rules import (
     Consideration,
@@ -78,6 +78,11 @@ class ProviderStatus(StrEnum):
     rejected = "rejected"
     suspended = "suspended"
     delisted = "delisted"
+
+
+class ClaimsOpen(StrEnum):
+    on_settlement = "on_settlement"
+    after_year_end = "after_year_end"
 
 
 class CappedBy(StrEnum):
@@ -187,6 +192,42 @@ class ProgramSource(BaseModel):
 
 
 Rates = Annotated[list[RateTierIn], Field(min_length=1, max_length=20)]
+ClaimsClose = Annotated[
+    str,
+    StringConstraints(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"),
+    Field(examples=["06-30"], description="MM-DD: the last day of year Y+1 to claim year Y"),
+]
+PayerId = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{2,63}$"), Field(examples=["hangzhou-city"])
+]
+
+
+class FundingShareIn(BaseModel):
+    model_config = _INPUT
+
+    payer: PayerId
+    share: RateIn
+
+
+class FundingShareOut(BaseModel):
+    payer: str
+    share: Money
+
+
+Funding = Annotated[list[FundingShareIn], Field(min_length=1, max_length=10)]
+
+
+def _check_claim_fields(data: Any) -> None:
+    """claims_close a day every year has; funding shares summing to 1.00 with unique
+    payers (the rules module says so, in the same words, for stored programs)."""
+    from app.subsidies.rules import _claims_close, _funding
+
+    if getattr(data, "claims_close", None) is not None:
+        _claims_close(data.claims_close)
+    if getattr(data, "funding", None) is not None:
+        _funding([f.model_dump(mode="json") for f in data.funding], "program")
+
+
 Purposes = Annotated[list[Purpose], Field(min_length=1, max_length=5)]
 ProviderLists = Annotated[list[ListId], Field(max_length=50)]
 
@@ -220,9 +261,23 @@ class ProgramCreate(BaseModel):
     cap_relaxable_for_foundation_model_enterprises: StrictBool = False
     annual_budget: MoneyIn | None = Field(description="null: no budget limit")
     source: ProgramSource
+    claims_open: ClaimsOpen = Field(
+        ClaimsOpen.on_settlement,
+        description="on_settlement: a settled order is claimable at once; after_year_end: "
+        "claims for year Y open on 1 January of Y+1 (Asia/Shanghai)",
+    )
+    claims_close: ClaimsClose | None = Field(None, description="null: no deadline")
+    excludes_related_parties: StrictBool = False
+    dual_review_above: PriceIn | None = Field(
+        None, description="claims above it need two approvals by two reviewer keys"
+    )
+    funding: Funding | None = Field(
+        None, description="[{payer, share}], shares summing to 1.00; default: the program pays"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ProgramCreate:
+        _check_claim_fields(self)
         _check_dates(self.effective_from, self.effective_until)
         if self.status is ProgramStatus.active and self.effective_from is None:
             raise ValueError("an active program needs effective_from")
@@ -240,7 +295,14 @@ class ProgramCreate(BaseModel):
 
 # Fields a PATCH may set to null; every other field, when given, must have a value.
 _NULLABLE_IN_UPDATE = frozenset(
-    {"effective_from", "effective_until", "enterprise_annual_cap", "annual_budget"}
+    {
+        "effective_from",
+        "effective_until",
+        "enterprise_annual_cap",
+        "annual_budget",
+        "claims_close",
+        "dual_review_above",
+    }
 )
 
 
@@ -281,9 +343,15 @@ class ProgramUpdate(BaseModel):
     cap_relaxable_for_foundation_model_enterprises: StrictBool | None = None
     annual_budget: MoneyIn | None = None
     source: ProgramSource | None = None
+    claims_open: ClaimsOpen | None = None
+    claims_close: ClaimsClose | None = None
+    excludes_related_parties: StrictBool | None = None
+    dual_review_above: PriceIn | None = None
+    funding: Funding | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ProgramUpdate:
+        _check_claim_fields(self)
         for name in sorted(self.model_fields_set - _NULLABLE_IN_UPDATE):
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
@@ -322,6 +390,11 @@ class ProgramOut(BaseModel):
     cap_relaxable_for_foundation_model_enterprises: bool
     annual_budget: Money | None
     source: ProgramSource
+    claims_open: ClaimsOpen
+    claims_close: str | None
+    excludes_related_parties: bool
+    dual_review_above: Money | None
+    funding: list[FundingShareOut]
     budget_used: Money = Field(description="subsidy reserved and settled under it this year")
     budget_remaining: Money | None = Field(description="null when the program has no budget")
     version: int

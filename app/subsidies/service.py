@@ -47,6 +47,11 @@ DATA_FIELDS = (
     "cap_relaxable_for_foundation_model_enterprises",
     "annual_budget",
     "source",
+    "claims_open",
+    "claims_close",
+    "excludes_related_parties",
+    "dual_review_above",
+    "funding",
 )
 
 
@@ -59,7 +64,7 @@ def _as_data(data: dict[str, Any]) -> dict[str, Any]:
     """A program's stored values (`DATA_FIELDS`) in the policies.md JSON format."""
     for name in ("effective_from", "effective_until"):
         data[name] = data[name].isoformat() if data[name] is not None else None
-    for name in ("enterprise_annual_cap", "annual_budget"):
+    for name in ("enterprise_annual_cap", "annual_budget", "dual_review_above"):
         data[name] = None if data[name] is None else f"{data[name]:.2f}"
     return data
 
@@ -198,6 +203,11 @@ def _store(row: SubsidyProgram, data: dict[str, Any]) -> None:
     row.cap_relaxable_for_foundation_model_enterprises = program.cap_relaxable
     row.annual_budget = program.annual_budget
     row.source = data["source"]
+    row.claims_open = program.claims_open
+    row.claims_close = program.claims_close
+    row.excludes_related_parties = program.excludes_related_parties
+    row.dual_review_above = program.dual_review_above
+    row.funding = program.to_data()["funding"]
 
 
 async def create_program(

@@ -11,7 +11,7 @@ and for every model a vendor-figure `perf_index` (BF16 TFLOPS ÷ the A100's), sa
 so in `perf_source`.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04
 """
 
@@ -24,7 +24,7 @@ from migrations.seed.accelerators import ACCELERATORS
 from migrations.seed.performance import FIGURES, perf_index, perf_source
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

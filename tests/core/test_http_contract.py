@@ -11,6 +11,7 @@ import pytest
 from httpx import AsyncClient
 
 from app.main import app as module_app
+from tests.claims import helpers as claims_helpers
 from tests.factories import (
     OPERATOR,
     bearer,
@@ -245,6 +246,26 @@ async def create_each(client: AsyncClient, operation_id: str) -> tuple[Any, str]
             headers=bearer(provider["api_key"]),
         )
         return resp, f"/v1/bids/{resp.json().get('id')}"
+    if operation_id in ("file_voucher_claim", "disburse_voucher_claim", "upload_evidence"):
+        provider, offer, enterprise = await claims_helpers.hz_market(client)
+        if operation_id == "upload_evidence":
+            resp = await claims_helpers.upload(client, bearer(enterprise["api_key"]))
+            return resp, f"/v1/evidence/{resp.json().get('id')}"
+        order = await claims_helpers.settled_order(client, provider, offer, enterprise)
+        resp = await claims_helpers.file_claim(client, enterprise, [order])
+        claim_path = f"/v1/voucher-claims/{resp.json().get('id')}"
+        if operation_id == "file_voucher_claim":
+            return resp, claim_path
+        approved = await client.post(
+            claim_path + "/review", json={"decision": "approve"}, headers=OPERATOR
+        )
+        assert approved.status_code == 200, approved.text
+        resp = await client.post(
+            claim_path + "/disbursements",
+            json={"amount": "1.00", "paid_on": "2027-01-05", "bank_reference": "L-1"},
+            headers=OPERATOR,
+        )
+        return resp, f"{claim_path}/disbursements/{resp.json().get('id')}"
     raise AssertionError(f"no test creates through {operation_id}: add it here")
 
 
@@ -296,7 +317,10 @@ async def test_a_replayed_201_answers_the_same_location(client: AsyncClient) -> 
 
 # ---------------------------------------------------------------- 415
 
-WITH_BODY = [op for op in OPERATIONS if "requestBody" in op[2]]
+# JSON bodies (an evidence upload is multipart: a missing file is its 422).
+WITH_BODY = [
+    op for op in OPERATIONS if "application/json" in op[2].get("requestBody", {}).get("content", {})
+]
 
 
 def test_the_document_declares_415_on_every_body() -> None:

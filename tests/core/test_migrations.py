@@ -36,7 +36,8 @@ async def test_migrations_match_the_models(db: Database) -> None:
 
 def test_every_migration_goes_down_and_up_again(database_url: str, tmp_path: Path) -> None:
     # On a database of its own: down to nothing and up again leaves the schema the
-    # models describe, and the ledger's trigger that moves the budgets' usage.
+    # models describe, the ledger's trigger that moves the budgets' usage, and the claim
+    # events' append-only triggers.
     url, admin = _scratch(database_url, tmp_path)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["database_url"] = url
@@ -46,7 +47,7 @@ def test_every_migration_goes_down_and_up_again(database_url: str, tmp_path: Pat
         command.downgrade(cfg, "base")
         assert asyncio.run(_triggers(url)) == []
         command.upgrade(cfg, "head")
-        assert asyncio.run(_triggers(url)) == ["ledger_entries_move_budget_usage"]
+        assert asyncio.run(_triggers(url)) == _head_triggers(url)
         assert asyncio.run(_differences(url)) == []
     finally:
         if admin is not None:
@@ -62,6 +63,17 @@ def _scratch(database_url: str, tmp_path: Path) -> tuple[str, str | None]:
     asyncio.run(_admin(database_url, f'CREATE DATABASE "{name}"'))
     url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
     return url, database_url
+
+
+def _head_triggers(url: str) -> list[str]:
+    """The triggers at the head: the ledger's that moves the budgets' usage, and the claim
+    events' append-only ones (one on PostgreSQL, two on SQLite)."""
+    appends_only = (
+        ["claim_events_no_delete", "claim_events_no_update"]
+        if is_sqlite(url)
+        else ["claim_events_append_only"]
+    )
+    return sorted([*appends_only, "ledger_entries_move_budget_usage"])
 
 
 async def _triggers(url: str) -> list[str]:
@@ -190,7 +202,7 @@ def test_a_database_holding_marketplace_data_is_not_downgraded_below_its_seeds(
             assert "offers" in str(refused.value)
             # Nothing undone: still at the head, its trigger and tables in place.
             assert asyncio.run(_version(url)) == _head(cfg)
-            assert asyncio.run(_triggers(url)) == ["ledger_entries_move_budget_usage"]
+            assert asyncio.run(_triggers(url)) == _head_triggers(url)
             assert asyncio.run(_differences(url)) == []
         # Above the seeds it goes down and up again, data and all.
         command.downgrade(cfg, "0002")

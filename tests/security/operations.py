@@ -19,6 +19,9 @@ from tests.subsidies.test_endpoints import district_program
 ALL = frozenset(PARTIES)
 PROVIDERS = frozenset({"provider_a", "provider_b"})
 ENTERPRISES = frozenset({"enterprise_a", "enterprise_b"})
+REVIEWERS = frozenset({"reviewer_a", "reviewer_b"})
+# The market's own parties: a reviewer key acts on its programs' claims only.
+MARKET = PROVIDERS | ENTERPRISES
 NOBODY: frozenset[str] = frozenset()
 
 Ids = Callable[[World], dict[str, str]]
@@ -64,6 +67,14 @@ def request_id(w: World) -> dict[str, str]:
 
 def order_id(w: World) -> dict[str, str]:
     return {"order_id": w.order_a["id"]}
+
+
+def claim_id(w: World) -> dict[str, str]:
+    return {"claim_id": w.claim_a["id"]}
+
+
+def evidence_id(w: World) -> dict[str, str]:
+    return {"evidence_id": w.evidence_a["id"]}
 
 
 _codes = iter(range(700_001, 800_000))
@@ -131,7 +142,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         operator_only=True,
     ),
     # providers: the operator; a provider reads and renames itself.
-    ("GET", "/v1/providers"): Op(ALL),
+    ("GET", "/v1/providers"): Op(MARKET),
     ("POST", "/v1/providers"): Op(NOBODY, body=_provider_body, operator_only=True),
     ("GET", "/v1/providers/{provider_id}"): Op(frozenset({"provider_a"}), ids=provider_id),
     ("PATCH", "/v1/providers/{provider_id}"): Op(
@@ -153,7 +164,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         operator_only=True,
     ),
     # offers: anyone with a key searches; the owner (or operator) manages its own.
-    ("GET", "/v1/offers"): Op(ALL),
+    ("GET", "/v1/offers"): Op(MARKET),
     ("POST", "/v1/offers"): Op(PROVIDERS, body=lambda w: offer_body()),
     ("GET", "/v1/offers/{offer_id}"): Op(frozenset({"provider_a"}), ids=offer_id),
     ("PATCH", "/v1/offers/{offer_id}"): Op(
@@ -166,7 +177,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=lambda w: {"offers": [offer_body()], "retire_missing": True},
     ),
     # enterprises: the operator; an enterprise reads and edits itself.
-    ("GET", "/v1/enterprises"): Op(ALL),
+    ("GET", "/v1/enterprises"): Op(MARKET),
     ("POST", "/v1/enterprises"): Op(NOBODY, body=_enterprise_body, operator_only=True),
     ("GET", "/v1/enterprises/{enterprise_id}"): Op(frozenset({"enterprise_a"}), ids=enterprise_id),
     ("PATCH", "/v1/enterprises/{enterprise_id}"): Op(
@@ -227,7 +238,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("GET", "/v1/quotes/{quote_id}"): Op(
         frozenset({"enterprise_a"}), ids=lambda w: {"quote_id": w.quote_a["id"]}
     ),
-    ("GET", "/v1/orders"): Op(ALL),
+    ("GET", "/v1/orders"): Op(MARKET),
     ("POST", "/v1/orders"): Op(ENTERPRISES, body=lambda w: {"quote_id": w.open_quote_a["id"]}),
     ("GET", "/v1/orders/{order_id}"): Op(frozenset({"enterprise_a", "provider_a"}), ids=order_id),
     # The enterprise cancels its order; its provider completes it.
@@ -249,8 +260,53 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body=lambda w: {"status": "retired"},
         operator_only=True,
     ),
-    ("POST", "/v1/subsidy-quotes"): Op(ALL, body=_subsidy_quote),
+    ("POST", "/v1/subsidy-quotes"): Op(MARKET, body=_subsidy_quote),
     ("GET", "/v1/audit-log"): Op(NOBODY, operator_only=True),
+    # voucher claims: the enterprise files and reads its own; its program's reviewers
+    # read, decide and pay them; evidence for its owner and the reviewers of a claim
+    # citing it.
+    ("GET", "/v1/voucher-claims"): Op(ENTERPRISES | REVIEWERS),
+    ("POST", "/v1/voucher-claims"): Op(
+        ENTERPRISES,
+        body=lambda w: {
+            "program_id": w.claim_a["program_id"],
+            "year": w.claim_a["year"],
+            "order_ids": [w.settled_a["id"]],
+        },
+    ),
+    ("GET", "/v1/voucher-claims/{claim_id}"): Op(
+        frozenset({"enterprise_a", "reviewer_a"}), ids=claim_id
+    ),
+    ("PATCH", "/v1/voucher-claims/{claim_id}"): Op(
+        frozenset({"enterprise_a"}), ids=claim_id, body=lambda w: {"documents": []}
+    ),
+    ("POST", "/v1/voucher-claims/{claim_id}/submit"): Op(frozenset({"enterprise_a"}), ids=claim_id),
+    ("POST", "/v1/voucher-claims/{claim_id}/review"): Op(
+        frozenset({"reviewer_a"}), ids=claim_id, body=lambda w: {"decision": "approve"}
+    ),
+    ("POST", "/v1/voucher-claims/{claim_id}/disbursements"): Op(
+        frozenset({"reviewer_a"}),
+        ids=claim_id,
+        body=lambda w: {"amount": "1.00", "paid_on": "2027-01-05", "bank_reference": "X"},
+    ),
+    ("GET", "/v1/voucher-claims/{claim_id}/disbursements/{disbursement_id}"): Op(
+        frozenset({"enterprise_a", "reviewer_a"}),
+        ids=lambda w: {**claim_id(w), "disbursement_id": "dsb_none"},
+    ),
+    ("GET", "/v1/voucher-claims/{claim_id}/events"): Op(
+        frozenset({"enterprise_a", "reviewer_a"}), ids=claim_id
+    ),
+    ("GET", "/v1/voucher-claims/export"): Op(REVIEWERS),
+    ("GET", "/v1/subsidy-programs/{program_id}/report"): Op(
+        frozenset({"reviewer_a"}), ids=lambda w: {"program_id": w.claim_a["program_id"]}
+    ),
+    ("POST", "/v1/evidence"): Op(MARKET),
+    ("GET", "/v1/evidence/{evidence_id}"): Op(
+        frozenset({"enterprise_a", "reviewer_a"}), ids=evidence_id
+    ),
+    ("GET", "/v1/evidence/{evidence_id}/content"): Op(
+        frozenset({"enterprise_a", "reviewer_a"}), ids=evidence_id
+    ),
     ("GET", "/healthz"): Op(ALL, public=True),
     ("GET", "/readyz"): Op(ALL, public=True),
 }

@@ -47,11 +47,12 @@ def _open_objects(document: dict[str, Any], node: dict[str, Any], where: str) ->
 
 
 def request_bodies(document: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The JSON bodies (an evidence upload is a file, multipart: it has no properties)."""
     return {
         (method.upper(), path): op["requestBody"]["content"]["application/json"]["schema"]
         for path, item in document["paths"].items()
         for method, op in item.items()
-        if "requestBody" in op
+        if "application/json" in op.get("requestBody", {}).get("content", {})
     }
 
 

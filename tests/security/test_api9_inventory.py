@@ -44,7 +44,9 @@ def served(app: FastAPI) -> set[tuple[str, str]]:
         if isinstance(route, Mount):
             out.add(("MOUNT", str(context.path)))
         elif isinstance(route, APIRoute | Route):
-            out |= {(m, str(context.path)) for m in (context.methods or ()) if m != "HEAD"}
+            # As the document writes the path: a parameter's convertor is not in it.
+            path = str(context.path_format)
+            out |= {(m, path) for m in (context.methods or ()) if m != "HEAD"}
         else:
             out.add((type(route).__name__, str(context.path)))
     return out

@@ -1116,7 +1116,8 @@ def test_schema_enums_match_the_rules() -> None:
 @pytest.mark.parametrize("data", PROGRAMS, ids=lambda p: p["id"])
 def test_seed_programs_are_valid_program_creates(data: dict[str, Any]) -> None:
     created = ProgramCreate.model_validate(data)
-    assert created.to_data() == data
+    # The seeds predate the claim fields, which take their defaults.
+    assert {name: created.to_data()[name] for name in data} == data
     assert created.to_program() == Program.from_data(data)
 
 

@@ -1,0 +1,1 @@
+"""Voucher claims (claims.md): filing, review, disbursement and the event chain."""

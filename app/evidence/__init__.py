@@ -1,0 +1,1 @@
+"""Evidence files for voucher claims (claims.md "Evidence")."""
