@@ -8,6 +8,7 @@ refusals. A form carries the claim's version: a second submission of a form alre
 acted on (a double click, a back button) is refused, never applied twice.
 """
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -112,7 +113,10 @@ async def _claim_page(
             )
         ).all()
     )
-    events = [chain.event_dict(e) for e in await chain.claim_events(session, claim.id)]
+    events = [
+        {**chain.event_dict(e), "local_at": _instant(e.at)}
+        for e in await chain.claim_events(session, claim.id)
+    ]
     return render(
         request,
         "claim.html",
@@ -139,6 +143,16 @@ async def console_claim(request: Request, session: SessionDep, claim_id: str) ->
     if user is None:
         return to_login(request)
     return await _claim_page(request, session, user, claim_id)
+
+
+def _instant(at: Any) -> datetime | None:
+    """An event's time for people (shown in Asia/Shanghai); the hashed text stays as is."""
+    if isinstance(at, datetime):
+        return at
+    try:
+        return datetime.fromisoformat(str(at).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _problem_text(error: AppError) -> str:

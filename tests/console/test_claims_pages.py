@@ -169,6 +169,14 @@ async def test_evidence_opens_as_a_download_for_the_programs_reviewer_only(
         await sign_in(b, mine["key"])
         page = await b.get(f"/console/claims/{claim['id']}")
         assert f'href="/console/evidence/{evidence_id}"' in page.text
+        # The event chain with its hashes, the actor as a role and key, not a mapping.
+        events = await client.get(
+            f"/v1/voucher-claims/{claim['id']}/events", headers=mine["headers"]
+        )
+        assert events.status_code == 200, events.text
+        for event in events.json():
+            assert event["hash"] in page.text and event["prev_hash"] in page.text
+        assert "key_id" not in page.text
         # The queue marks each check: every check of this claim passed.
         queue = (await b.get("/console/claims", params={"status": "submitted"})).text
         row = queue.split(claim["id"], 1)[1].split("</tr>", 1)[0]
