@@ -23,6 +23,7 @@ from app.catalog.endpoints import router as catalog_router
 from app.claims.endpoints import programs_router as claim_reports_router
 from app.claims.endpoints import router as claims_router
 from app.config import Settings, get_settings
+from app.console.claims_pages import router as console_claims_router
 from app.console.endpoints import STATIC_DIR as CONSOLE_STATIC
 from app.console.endpoints import router as console_router
 from app.core import metrics
@@ -164,6 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # The voucher office's web console (server-rendered, outside the API's document).
     app.include_router(console_router)
+    app.include_router(console_claims_router)
     app.mount("/console/static", StaticFiles(directory=CONSOLE_STATIC), name="console-static")
 
     if settings.docs_enabled:

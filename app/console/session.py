@@ -169,8 +169,14 @@ async def current_user(request: Request, session: AsyncSession) -> ConsoleUser |
         or not hmac.compare_digest(fingerprint, _fingerprint(request, key.key_hash))
     ):
         return None
-    principal = Principal(role=cast(Role, key.role), key_id=key.id)
     programs = None if key.role == "operator" else _reviewer_programs(key)
+    # The principal carries the reviewer's programs: the claims service scopes by them,
+    # so without them a reviewer would see and decide no claim at all.
+    principal = Principal(
+        role=cast(Role, key.role),
+        key_id=key.id,
+        program_ids=tuple(sorted(programs or ())),
+    )
     return ConsoleUser(principal, key.id, key.name, session_id, programs)
 
 

@@ -11,7 +11,7 @@ and for every model a vendor-figure `perf_index` (BF16 TFLOPS ÷ the A100's), sa
 so in `perf_source`.
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-04
 """
 

@@ -16,6 +16,7 @@ import pytest
 from httpx import AsyncClient
 
 from app.console.i18n import money
+from tests.claims import helpers as claims_helpers
 from tests.conftest import OPERATOR_KEY
 from tests.console.data import build_market
 from tests.console.test_pages import BINJIANG, YEAR
@@ -199,3 +200,58 @@ async def test_an_enterprise_key_is_told_the_console_is_for_the_office(
     )
     assert any(p.startswith("HTTP 403") for p in watch.problems)
     watch.problems[:] = [p for p in watch.problems if not p.startswith(expected)]
+
+
+def _amount(text: str) -> Decimal:
+    return Decimal(text.strip().removeprefix("¥").replace(",", ""))
+
+
+async def test_a_reviewer_approves_and_pays_a_claim_and_the_figures_move(
+    server: LiveServer, browser_page: tuple[Any, Watch]
+) -> None:
+    page, _ = browser_page
+    async with AsyncClient(base_url=server.base_url, timeout=30) as api:
+        provider, offer, enterprise = await claims_helpers.hz_market(api)
+        order = await claims_helpers.settled_order(api, provider, offer, enterprise)
+        documents = await claims_helpers.documents_for(api, enterprise, order)
+        filed = await claims_helpers.file_claim(api, enterprise, [order], documents)
+        assert filed.status_code == 201, filed.text
+        claim = filed.json()
+        key = await claims_helpers.reviewer(api, claims_helpers.PROGRAM)
+    amount = Decimal(claim["amount"])
+    assert amount > 0
+    figures = f"#{claims_helpers.PROGRAM} [data-figure=%s]"
+
+    await page.goto(server.base_url + "/console/login")
+    await page.fill("#api_key", key["key"])
+    await page.click("button[type=submit]")
+    await page.wait_for_url(server.base_url + "/console/")
+    await page.goto(f"{server.base_url}/console/?year={claim['year']}")
+    approved_before = _amount(await page.locator(figures % "approved").inner_text())
+    paid_before = _amount(await page.locator(figures % "paid").inner_text())
+
+    await page.click("nav >> text=申领审核")
+    await page.wait_for_url("**/console/claims?status=submitted")
+    row = page.locator("table.queue tr", has_text=claim["id"])
+    assert await row.locator("td.marks span.ok").count() == len(claim["checks"])
+    await shot(page, "07-claims")
+    await page.click(f"text={claim['id']}")
+    await page.wait_for_url(f"**/console/claims/{claim['id']}")
+    assert await page.locator("[data-figure=claim-status]").inner_text() == "待审核"
+    await shot(page, "08-claim")
+
+    await page.check("input[name=decision][value=approve]")
+    await page.click("form[action$='/review'] button[type=submit]")
+    await page.wait_for_url(f"**/console/claims/{claim['id']}")
+    assert await page.locator("[data-figure=claim-status]").inner_text() == "已核定"
+    await page.fill("#bank_reference", "BANK-2026-0001")
+    await page.click("form[action$='/disbursements'] button[type=submit]")
+    await page.wait_for_url(f"**/console/claims/{claim['id']}")
+    assert await page.locator("[data-figure=claim-status]").inner_text() == "已兑付"
+    await shot(page, "09-claim-paid")
+
+    await page.goto(f"{server.base_url}/console/?year={claim['year']}")
+    assert _amount(await page.locator(figures % "approved").inner_text()) == (
+        approved_before + amount
+    )
+    assert _amount(await page.locator(figures % "paid").inner_text()) == paid_before + amount

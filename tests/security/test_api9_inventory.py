@@ -31,6 +31,11 @@ NOT_API = {
     ("GET", "/console/market"),
     ("GET", "/console/programs/{program_id}"),
     ("GET", "/console/programs/{program_id}/export.csv"),
+    ("GET", "/console/claims"),
+    ("GET", "/console/claims/{claim_id}"),
+    ("POST", "/console/claims/{claim_id}/review"),
+    ("POST", "/console/claims/{claim_id}/disbursements"),
+    ("GET", "/console/evidence/{evidence_id}"),
     ("MOUNT", "/console/static"),
 }
 
