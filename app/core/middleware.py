@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 from cryptography.exceptions import InvalidTag
@@ -326,6 +326,11 @@ def _record_statements(is_sqlite: bool) -> dict[str, Any]:
             response_body=bindparam("sealed_body"),
         ),
         "forget": delete(table).where(record, table.c.state == "pending"),
+        # A claim whose answer the connection lost may have committed: dropped only if
+        # the record is still the one this request wrote (its own `created_at`).
+        "forget_own": delete(table).where(
+            record, table.c.state == "pending", table.c.created_at == bindparam("held")
+        ),
         # The lease, renewed only while this request still holds it: `created_at` is
         # the instant it last wrote (a request that took over a stale record wrote its
         # own), so a renewal never takes a record back.
@@ -474,15 +479,20 @@ class IdempotencyMiddleware:
         }
 
         now = utcnow()
-        claimed, counted = await self._count_and_claim(
-            scope,
-            {
-                **record,
-                "request_fingerprint": fingerprint,
-                "now": now,
-                "stale_before": now - PENDING_TIMEOUT,
-            },
-        )
+        try:
+            claimed, counted = await self._count_and_claim(
+                scope,
+                {
+                    **record,
+                    "request_fingerprint": fingerprint,
+                    "now": now,
+                    "stale_before": now - PENDING_TIMEOUT,
+                },
+            )
+        except STATEMENT_ERRORS as error:
+            if dberrors.is_disconnect(error):
+                await self._forget_own_claim(record, now)
+            raise
         if counted is not None and counted.over and self.limiter is not None:
             await self.limiter.refuse(scope, send, counted)
             return
@@ -528,14 +538,31 @@ class IdempotencyMiddleware:
             self.statements["done"], answer.values(status, headers, captured["body"])
         )
 
+    async def _forget_own_claim(self, record: dict[str, str], held: datetime) -> None:
+        """The claim's connection was lost: the claim may have committed with its answer
+        lost, which would hold the key until its lease ran out although nothing runs.
+        Dropped if it is still this request's own; a failure leaves it to the lease."""
+        try:
+            await self.records.run(self.statements["forget_own"], {**record, "held": held})
+        except STATEMENT_ERRORS as error:
+            error_log.warning("idempotency claim not released (%s)", type(error).__name__)
+
     async def _forget(self, record: dict[str, str]) -> None:
         """Drop the pending record so that a retry runs the request again. If that
         fails too (the database is gone), the record's lease runs out instead: the
         request's own error, already on its way, is the one to answer."""
-        try:
-            await self.records.run(self.statements["forget"], record)
-        except STATEMENT_ERRORS as error:
-            error_log.warning("idempotency record not released (%s)", type(error).__name__)
+        for attempt in (1, 2):
+            try:
+                await self.records.run(self.statements["forget"], record)
+                return
+            except STATEMENT_ERRORS as error:
+                # A connection the database ended is how a request most often comes to
+                # be forgotten; the runner renewed its pool, so once more on a fresh one
+                # lets the client's immediate retry run instead of waiting out the lease.
+                if attempt == 1 and dberrors.is_disconnect(error):
+                    continue
+                error_log.warning("idempotency record not released (%s)", type(error).__name__)
+                return
 
     async def _count_and_claim(
         self, scope: Scope, params: dict[str, Any]
