@@ -42,6 +42,7 @@ from app.matching.endpoints import router as matching_router
 from app.offers.endpoints import router as offers_router
 from app.ops.market import MarketCollector
 from app.orders.endpoints import router as orders_router
+from app.prices.endpoints import router as prices_router
 from app.providers.endpoints import router as providers_router
 from app.requests.endpoints import router as requests_router
 from app.subsidies.endpoints import router as subsidies_router
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         claims_router,
         claim_reports_router,
         evidence_router,
+        prices_router,
     ):
         app.include_router(router)
 

@@ -5,19 +5,20 @@ reads a few hundred rows whatever the year's volume.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
-from sqlalchemy import Float, and_, case, cast, func, select, type_coerce
+from sqlalchemy import and_, case, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.console.session import ConsoleUser
-from app.core.db import Base, MoneyFen
-from app.core.money import ZERO
+from app.core import sqltime
+from app.core.db import Base, MoneyFen, on_session
+from app.core.money import ZERO, round_down
 from app.core.timeutil import SHANGHAI
 from app.demo import HANGZHOU_DISTRICTS, OTHER_ZHEJIANG
 from app.ledger import service as ledger
@@ -31,6 +32,8 @@ from app.models import (
     Provider,
     SubsidyProgram,
 )
+from app.prices import service as prices_service
+from app.prices.index import weighted_median
 
 FEN = Decimal("0.01")
 DISTRICTS = {**HANGZHOU_DISTRICTS, **OTHER_ZHEJIANG}
@@ -46,16 +49,11 @@ def _dialect(session: AsyncSession) -> str:
 
 def local_day(session: AsyncSession, column: Any) -> ColumnElement[Any]:
     """The calendar day of an instant column in Asia/Shanghai."""
-    if _dialect(session) == "sqlite":
-        # Stored as UTC wall time; Shanghai keeps no daylight saving (UTC+8 all year).
-        return func.date(column, "+8 hours")
-    return func.date(func.timezone("Asia/Shanghai", column))
+    return sqltime.local_day(_dialect(session), column)
 
 
 def hours_between(session: AsyncSession, start: Any, end: Any) -> ColumnElement[Any]:
-    if _dialect(session) == "sqlite":
-        return func.round((func.julianday(end) - func.julianday(start)) * 24)
-    return func.round(cast(func.extract("epoch", end - start), Float) / 3600)
+    return sqltime.hours_between(_dialect(session), start, end)
 
 
 def money_sum(expr: Any) -> ColumnElement[Decimal]:
@@ -491,35 +489,6 @@ class MarketView:
     flag_ratio: Decimal
 
 
-def percentile(sorted_values: Sequence[Decimal], q: Decimal) -> Decimal | None:
-    """The nearest-rank percentile of sorted values (the median of an even count is the
-    mean of the middle two)."""
-    n = len(sorted_values)
-    if not n:
-        return None
-    if q == Decimal("0.5"):
-        mid = n // 2
-        if n % 2:
-            return sorted_values[mid]
-        return ((sorted_values[mid - 1] + sorted_values[mid]) / 2).quantize(FEN)
-    rank = max(1, int((q * n).to_integral_value(rounding="ROUND_CEILING")))
-    return sorted_values[rank - 1]
-
-
-def weighted_median(pairs: Iterable[tuple[Decimal, int]]) -> Decimal | None:
-    """The price at which half the card-hours were bought at or below it."""
-    ordered = sorted((p, w) for p, w in pairs if w > 0)
-    total = sum(w for _, w in ordered)
-    if not total:
-        return None
-    running = 0
-    for price, weight in ordered:
-        running += weight
-        if running * 2 >= total:
-            return price
-    return ordered[-1][0]  # pragma: no cover (the loop always returns)
-
-
 FLAG_RATIO = Decimal("1.5")
 INDEX_DAYS = 30
 CHART_WEEKS = 12
@@ -527,101 +496,98 @@ SHARE_MONTHS = 12
 
 
 async def market_overview(session: AsyncSession, now: datetime) -> MarketView:
-    """The price index per accelerator (active offers of listed providers; orders of
-    the last 30 days), each one's card-hour-weighted median paid over the last 12 weeks,
-    the domestic share of contracted card-hours by month, and the offers priced above
-    1.5 × their accelerator's active-offer median."""
-    accelerators = {
-        a.id: a for a in (await session.scalars(select(Accelerator).order_by(Accelerator.id)))
+    """The price index per accelerator (app.prices: active offers of listed providers;
+    orders of the last 30 days), each one's card-hour-weighted median paid over the
+    last 12 weeks, the domestic share of contracted card-hours by month, and the offers
+    priced above 1.5 × their accelerator's active-offer median."""
+    source = on_session(session)
+    items = await prices_service.price_index(
+        session, source, prices_service.IndexQuery(days=INDEX_DAYS), now
+    )
+    names = {
+        a.id: f"{a.vendor} {a.model}"
+        for a in await session.scalars(select(Accelerator).order_by(Accelerator.id))
     }
-    offer_rows = (
-        await session.execute(
-            select(Offer.id, Offer.accelerator_id, Offer.price_per_card_hour, Provider.name)
-            .join(Provider, Provider.id == Offer.provider_id)
-            .where(Offer.status == "active", Provider.status == "listed")
-        )
-    ).all()
-    prices: dict[str, list[Decimal]] = defaultdict(list)
-    for _, accelerator_id, price, _ in offer_rows:
-        prices[accelerator_id].append(price)
-    for values in prices.values():
-        values.sort()
-    medians = {acc: percentile(v, Decimal("0.5")) for acc, v in prices.items()}
 
     today = now.astimezone(SHANGHAI).date()
     this_week = today - timedelta(days=today.weekday())
     week_starts = [this_week - timedelta(weeks=CHART_WEEKS - 1 - i) for i in range(CHART_WEEKS)]
     since_chart = datetime.combine(week_starts[0], datetime.min.time(), SHANGHAI)
-    since_index = now - timedelta(days=INDEX_DAYS)
-    since = min(since_chart.astimezone(UTC), since_index)
-
     hours = hours_between(session, OrderPart.start, OrderPart.end)
     day = local_day(session, Order.created_at)
-    placed = (
-        await session.execute(
-            select(
-                Offer.accelerator_id,
-                day,
-                OrderPart.price_per_card_hour,
-                func.sum(OrderPart.cards * hours),
-                func.count(func.distinct(OrderPart.order_id)),
-            )
-            .join(Order, Order.id == OrderPart.order_id)
-            .join(Offer, Offer.id == OrderPart.offer_id)
-            .where(Order.created_at >= since, OrderPart.holding)
-            .group_by(Offer.accelerator_id, day, OrderPart.price_per_card_hour)
+    placed = await session.execute(
+        select(
+            Offer.accelerator_id,
+            day,
+            OrderPart.price_per_card_hour,
+            func.sum(OrderPart.cards * hours),
         )
-    ).all()
-    index_day = (since_index.astimezone(SHANGHAI)).date()
-    paid_30: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
-    orders_30: dict[str, int] = defaultdict(int)
+        .join(Order, Order.id == OrderPart.order_id)
+        .join(Offer, Offer.id == OrderPart.offer_id)
+        .where(Order.created_at >= since_chart.astimezone(UTC), OrderPart.holding)
+        .group_by(Offer.accelerator_id, day, OrderPart.price_per_card_hour)
+    )
     weekly: dict[tuple[str, int], list[tuple[Decimal, int]]] = defaultdict(list)
-    for accelerator_id, on, price, ch, n in placed:
-        acc_key = str(accelerator_id)
-        on = _as_date(on)
-        weight = int(ch or 0)
-        if on >= index_day:
-            paid_30[acc_key].append((price, weight))
-            orders_30[acc_key] += int(n)
-        week = (on - week_starts[0]).days // 7
+    for accelerator_id, on, price, ch in placed:
+        week = (_as_date(on) - week_starts[0]).days // 7
         if 0 <= week < CHART_WEEKS:
-            weekly[(acc_key, week)].append((price, weight))
+            weekly[(str(accelerator_id), week)].append((price, int(ch or 0)))
 
-    index = []
-    for acc_id in sorted(set(prices) | set(paid_30)):
-        acc = accelerators.get(acc_id)
-        values = prices.get(acc_id, [])
-        index.append(
-            IndexRow(
-                accelerator_id=acc_id,
-                name=f"{acc.vendor} {acc.model}" if acc else acc_id,
-                domestic=bool(acc and acc.domestic),
-                offers=len(values),
-                min=values[0] if values else None,
-                median=medians.get(acc_id),
-                p90=percentile(values, Decimal("0.9")),
-                orders=orders_30.get(acc_id, 0),
-                card_hours=sum(w for _, w in paid_30.get(acc_id, [])),
-                median_paid=weighted_median(paid_30.get(acc_id, [])),
-                weekly_median=[
-                    weighted_median(weekly.get((acc_id, w), [])) for w in range(CHART_WEEKS)
-                ],
-            )
+    index = [
+        IndexRow(
+            accelerator_id=item.accelerator_id,
+            name=names.get(item.accelerator_id, item.accelerator_id),
+            domestic=item.domestic,
+            offers=item.offers.count,
+            min=item.offers.min,
+            median=item.offers.median,
+            p90=item.offers.p90,
+            orders=item.orders.count,
+            card_hours=item.orders.card_hours,
+            median_paid=item.orders.median_price,
+            weekly_median=[
+                weighted_median(weekly.get((item.accelerator_id, w), []))
+                for w in range(CHART_WEEKS)
+            ],
         )
-
-    flagged = []
-    for offer_id, accelerator_id, price, provider_name in offer_rows:
-        median = medians.get(accelerator_id)
-        if median and price > FLAG_RATIO * median:
-            flagged.append(FlaggedOffer(offer_id, provider_name, accelerator_id, price, median))
-    flagged.sort(key=lambda f: (-f.ratio, f.offer_id))
+        for item in items
+    ]
+    medians = {item.accelerator_id: item.offers.median for item in items if item.offers.median}
     return MarketView(
         index=index,
         week_starts=week_starts,
         domestic_share=await domestic_share(session, today),
-        flagged=flagged,
+        flagged=await _flagged(session, medians),
         flag_ratio=FLAG_RATIO,
     )
+
+
+async def _flagged(session: AsyncSession, medians: dict[str, Decimal]) -> list[FlaggedOffer]:
+    """Active offers of listed providers priced above FLAG_RATIO × their median: only
+    those are read."""
+    if not medians:
+        return []
+    above = or_(
+        *(
+            # Prices are whole fen: above the limit is above it rounded down to the fen.
+            and_(
+                Offer.accelerator_id == acc,
+                Offer.price_per_card_hour > round_down(FLAG_RATIO * median),
+            )
+            for acc, median in medians.items()
+        )
+    )
+    rows = await session.execute(
+        select(Offer.id, Offer.accelerator_id, Offer.price_per_card_hour, Provider.name)
+        .join(Provider, Provider.id == Offer.provider_id)
+        .where(Offer.status == "active", Provider.status == "listed", above)
+    )
+    flagged = [
+        FlaggedOffer(offer_id, provider_name, acc, price, medians[acc])
+        for offer_id, acc, price, provider_name in rows
+    ]
+    flagged.sort(key=lambda f: (-f.ratio, f.offer_id))
+    return flagged
 
 
 async def domestic_share(session: AsyncSession, today: date) -> list[MonthShare]:

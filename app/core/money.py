@@ -116,6 +116,22 @@ PriceIn = Annotated[
     ),
 ]
 
+# A ratio of two prices (a program's max_price_ratio): positive, two decimals.
+RatioIn = Annotated[
+    Decimal,
+    BeforeValidator(_money_text),
+    Field(gt=0, le=100, decimal_places=2, allow_inf_nan=False),
+    PlainSerializer(format_money, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": MONEY_PATTERN,
+            "examples": ["1.50"],
+            "description": "a ratio greater than zero, as a decimal string of two decimals",
+        }
+    ),
+]
+
 # Output amounts: always two decimals as a string.
 Money = Annotated[
     Decimal,

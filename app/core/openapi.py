@@ -50,6 +50,11 @@ OPENAPI_TAGS: list[dict[str, Any]] = [
         "description": "Providers' own prices for open requests (a reverse auction).",
     },
     {
+        "name": "prices",
+        "description": "The price index: what compute costs per accelerator, asked and paid, "
+        "read by buyers, the voucher office and programs that limit the price they pay on.",
+    },
+    {
         "name": "matching",
         "description": "Offers ranked for a compute request by net price after the best "
         "compute voucher (算力券).",

@@ -41,6 +41,7 @@ from app.models import (
 )
 from app.models.status import OfferStatus, ProgramStatus, ProviderStatus, RequestStatus
 from app.offers.service import has_any_stack
+from app.prices import service as prices_service
 from app.subsidies import service as subsidy_service
 from app.subsidies.rules import (
     Contract,
@@ -85,6 +86,9 @@ class MatchContext:
     # Party id -> (credit code, declared related parties): read only when an open
     # program excludes related parties (`load_related_parties`).
     related_parties: dict[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
+    # Accelerator id -> the price index's active-offer median: read only when an open
+    # program limits the price it pays on (`max_price_ratio`).
+    index_medians: dict[str, Decimal] = field(default_factory=dict)
     _rates: dict[tuple[bool, frozenset[str] | None], Decimal] = field(
         default_factory=dict, init=False, repr=False
     )
@@ -188,6 +192,8 @@ class MatchContext:
             purpose=self.request.purpose,
             gross_amount=gross,
             contract_date=self.contract_date,
+            price_per_card_hour=candidate.price_per_card_hour,
+            index_median=self.index_medians.get(candidate.accelerator_id),
         )
         usage = usage or Usage(enterprise_used=self.enterprise_used, budget_used=self.budget_used)
         return evaluate(self.programs, self.enterprise, facts, contract, usage)
@@ -265,7 +271,9 @@ async def context_without_usage(
     ]
     # The highest rate any program open to this enterprise and purpose can pay today.
     open_rates = [p.max_rate for p in open_programs]
+    limited = any(p.max_price_ratio is not None for p in open_programs)
     return MatchContext(
+        index_medians=await prices_service.medians(source) if limited else {},
         request=request,
         enterprise=facts,
         programs=programs,

@@ -26,6 +26,8 @@ class Offer(Timestamps, Versioned, Base):
             "id",
             "accelerator_id",
         ),
+        # The price index's cache checks the newest change before each use.
+        Index("ix_offers_updated_at", "updated_at"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)

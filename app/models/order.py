@@ -29,7 +29,11 @@ class Quote(Base):
 
 class Order(Timestamps, Versioned, Base):
     __tablename__ = "orders"
-    __table_args__ = (Index("ix_orders_enterprise", "enterprise_id", "id"),)
+    __table_args__ = (
+        Index("ix_orders_enterprise", "enterprise_id", "id"),
+        # The price index and the console read orders by when they were placed.
+        Index("ix_orders_created_at", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     quote_id: Mapped[str] = mapped_column(ForeignKey("quotes.id"), unique=True)

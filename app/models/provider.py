@@ -20,6 +20,8 @@ class ProviderList(Base):
 
 class Provider(Timestamps, Versioned, Base):
     __tablename__ = "providers"
+    # The price index's cache checks the newest change before each use.
+    __table_args__ = (Index("ix_providers_updated_at", "updated_at"),)
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

@@ -40,3 +40,5 @@ class SubsidyProgram(Timestamps, Versioned, Base):
     dual_review_above: Mapped[Decimal | None] = mapped_column(MoneyFen)
     # [{payer, share}] with shares as strings; empty: the program pays it all.
     funding: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # market.md: "1.50" (a string, like the rates: no float ever touches it); null: none.
+    max_price_ratio: Mapped[str | None] = mapped_column(String(12))

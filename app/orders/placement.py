@@ -48,6 +48,7 @@ class QuotedPart:
     gross_amount: Decimal
     subsidy: SubsidyOut
     domestic: bool
+    accelerator_id: str
 
 
 def quoted_parts(match: MatchOut) -> list[QuotedPart]:
@@ -62,6 +63,7 @@ def quoted_parts(match: MatchOut) -> list[QuotedPart]:
                 gross_amount=p.gross_amount,
                 subsidy=p.subsidy,
                 domestic=p.domestic,
+                accelerator_id=p.accelerator_id,
             )
             for p in match.parts
         ]
@@ -76,6 +78,7 @@ def quoted_parts(match: MatchOut) -> list[QuotedPart]:
             gross_amount=match.gross_amount,
             subsidy=match.subsidy,
             domestic=match.domestic,
+            accelerator_id=match.accelerator_id,
         )
     ]
 
@@ -129,6 +132,9 @@ class Pricing:
     enterprise: EnterpriseFacts
     purpose: str
     contract_date: date
+    # accelerator id -> the price index's active-offer median, when an open program
+    # limits the price it pays on (`max_price_ratio`); empty otherwise.
+    index_medians: Mapping[str, Decimal] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,8 @@ def decide(
                 purpose=pricing.purpose,
                 gross_amount=part.gross_amount,
                 contract_date=pricing.contract_date,
+                price_per_card_hour=part.price_per_card_hour,
+                index_median=pricing.index_medians.get(part.accelerator_id),
             ),
             Usage(enterprise_used=enterprise_used, budget_used=budget_used),
         )

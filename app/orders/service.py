@@ -298,6 +298,7 @@ async def check_order(tx: Transaction, principal: Principal, quote_id: str) -> P
             enterprise=ctx.enterprise,
             purpose=request.purpose,
             contract_date=contract_date,
+            index_medians=ctx.index_medians,
         ),
     )
     if not isinstance(decided, placement.Accepted):

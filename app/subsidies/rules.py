@@ -116,6 +116,15 @@ def _optional_bool(value: Any, what: str) -> bool | None:
     raise ValueError(f"{what}: must be true, false or null")
 
 
+def _ratio(value: Any) -> Decimal | None:
+    if value is None:
+        return None
+    ratio = _decimal(value, "max_price_ratio")
+    if ratio <= 0 or ratio != ratio.quantize(FEN):
+        raise ValueError("max_price_ratio: must be above zero, with at most two decimals")
+    return ratio
+
+
 def _claims_close(value: Any) -> str | None:
     """ "MM-DD", a day every year has (02-29 is not one: a deadline must exist every year)."""
     if value is None:
@@ -267,6 +276,9 @@ class Program:
     excludes_related_parties: bool = False
     dual_review_above: Decimal | None = None
     funding: tuple[tuple[str, Decimal], ...] = ()
+    # market.md: a contract priced above this × the price index's active-offer median
+    # for its accelerator gets nothing from the program (None: no such limit).
+    max_price_ratio: Decimal | None = None
     # Descriptive fields: carried so that a program round-trips, never used to decide.
     name: str = ""
     level: str = ""
@@ -333,6 +345,7 @@ class Program:
         if dual is not None and dual <= 0:
             raise ValueError("dual_review_above: must be above zero (null: one approval)")
         funding = _funding(data.get("funding"), program_id)
+        ratio = _ratio(data.get("max_price_ratio"))
         return cls(
             id=program_id,
             status=_choice(data.get("status"), PROGRAM_STATUSES, "status"),
@@ -362,6 +375,7 @@ class Program:
             dual_review_above=dual,
             # The default (the program pays it all) is kept as no list at all.
             funding=() if funding == ((program_id, ONE),) else funding,
+            max_price_ratio=ratio,
             name=str(data.get("name") or ""),
             level=str(data.get("level") or ""),
             source_document=str(source.get("document") or ""),
@@ -397,6 +411,7 @@ class Program:
             "funding": [
                 {"payer": payer, "share": format_money(share)} for payer, share in self.payers
             ],
+            "max_price_ratio": _format_optional(self.max_price_ratio),
         }
 
     @property
@@ -459,6 +474,11 @@ class Contract:
     purpose: str
     gross_amount: Decimal
     contract_date: date
+    # The price per card-hour agreed (the bid's, or the offer's list price) and the
+    # price index's active-offer median for its accelerator when the contract is
+    # priced: what a program's max_price_ratio compares (None: not known).
+    price_per_card_hour: Decimal | None = None
+    index_median: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -662,7 +682,35 @@ def _eligibility_failures(
         failures.append(f"purpose {contract.purpose} is not covered (covers: {covered})")
     if program.excludes_related_parties and parties_related(enterprise, provider):
         failures.append("enterprise and provider are related parties (关联方), excluded")
+    above = price_above_index(program, contract)
+    if above:
+        failures.append(above)
     return failures
+
+
+def price_above_index(program: Program, contract: Contract) -> str | None:
+    """Why the contract's price is too high for the program (market.md, "The price
+    index"), or None when the program sets no max_price_ratio or the price is within it.
+
+    A price the caller does not know fails: a program that limits prices never pays on
+    a price nobody checked. An accelerator with no active offer of a listed provider
+    has no median and so no limit to break."""
+    ratio = program.max_price_ratio
+    if ratio is None:
+        return None
+    price = contract.price_per_card_hour
+    if price is None:
+        return (
+            "price per card-hour not stated: the program pays only up to "
+            f"{format_money(ratio)} × the index median"
+        )
+    median = contract.index_median
+    if median is None or price <= ratio * median:
+        return None
+    return (
+        f"price {format_money(price)} is above {format_money(ratio)} × "
+        f"the index median {format_money(median)}"
+    )
 
 
 def _consider(

@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.core.money import Money, MoneyIn, PriceIn, Rate, RateIn
+from app.core.money import Money, MoneyIn, PriceIn, Rate, RateIn, RatioIn
 from app.core.types import real_region_code, region_prefix
 from app.models.status import ProgramStatus as ProgramStatus  # answered by this API
 from app.models.status import ProviderStatus
@@ -262,6 +262,11 @@ class ProgramCreate(BaseModel):
     funding: Funding | None = Field(
         None, description="[{payer, share}], shares summing to 1.00; default: the program pays"
     )
+    max_price_ratio: RatioIn | None = Field(
+        None,
+        description="a contract priced above this × the price index's active-offer median "
+        "for its accelerator gets nothing from the program; null: no limit",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ProgramCreate:
@@ -290,6 +295,7 @@ _NULLABLE_IN_UPDATE = frozenset(
         "annual_budget",
         "claims_close",
         "dual_review_above",
+        "max_price_ratio",
     }
 )
 
@@ -336,6 +342,7 @@ class ProgramUpdate(BaseModel):
     excludes_related_parties: StrictBool | None = None
     dual_review_above: PriceIn | None = None
     funding: Funding | None = None
+    max_price_ratio: RatioIn | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ProgramUpdate:
@@ -383,6 +390,9 @@ class ProgramOut(BaseModel):
     excludes_related_parties: bool
     dual_review_above: Money | None
     funding: list[FundingShareOut]
+    max_price_ratio: Money | None = Field(
+        description="null: no limit on the contract price relative to the price index"
+    )
     budget_used: Money = Field(description="subsidy reserved and settled under it this year")
     budget_remaining: Money | None = Field(description="null when the program has no budget")
     version: int
@@ -463,8 +473,20 @@ class SubsidyQuoteRequest(BaseModel):
         default_factory=dict,
         description="program id -> subsidy this enterprise already reserved or settled that year",
     )
+    accelerator_id: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None,
+        description="the contract's accelerator: its price index median is what a program's "
+        "max_price_ratio compares the price with",
+    )
+    price_per_card_hour: PriceIn | None = Field(
+        None,
+        description="the contract's price; a program with a max_price_ratio pays nothing "
+        "on a contract whose price is not stated",
+    )
 
-    def to_facts(self) -> tuple[EnterpriseFacts, ProviderFacts, Contract]:
+    def to_facts(
+        self, index_median: Decimal | None = None
+    ) -> tuple[EnterpriseFacts, ProviderFacts, Contract]:
         """The rule engine's inputs (usage comes from ``already_claimed`` and the budgets)."""
         enterprise = EnterpriseFacts(
             region_code=self.enterprise.region_code,
@@ -480,6 +502,8 @@ class SubsidyQuoteRequest(BaseModel):
             purpose=self.purpose.value,
             gross_amount=self.gross_amount,
             contract_date=self.contract_date,
+            price_per_card_hour=self.price_per_card_hour,
+            index_median=index_median,
         )
         return enterprise, provider, contract
 

@@ -21,6 +21,7 @@ from app.ledger import service as ledger
 from app.ledger.schemas import VoucherUsage, VoucherUsageItem
 from app.models import Enterprise, ProviderList, SubsidyProgram
 from app.models.status import ProgramStatus
+from app.prices import service as prices_service
 from app.subsidies.rules import EnterpriseFacts, Program, Usage, effective_cap, evaluate
 from app.subsidies.schemas import (
     ProgramCreate,
@@ -56,6 +57,7 @@ DATA_FIELDS = (
     "excludes_related_parties",
     "dual_review_above",
     "funding",
+    "max_price_ratio",
 )
 
 
@@ -200,7 +202,9 @@ def _store(row: SubsidyProgram, data: dict[str, Any]) -> None:
     row.claims_close = program.claims_close
     row.excludes_related_parties = program.excludes_related_parties
     row.dual_review_above = program.dual_review_above
-    row.funding = program.to_data()["funding"]
+    stored = program.to_data()
+    row.funding = stored["funding"]
+    row.max_price_ratio = stored["max_price_ratio"]
 
 
 async def create_program(
@@ -284,7 +288,13 @@ async def what_if(session: AsyncSession, payload: SubsidyQuoteRequest) -> Subsid
     programs = [stored.program for stored in await load_programs(on_session(session))]
     budgeted = [p.id for p in programs if p.annual_budget is not None]
     budgets = await ledger.programs_used(session, payload.contract_date.year, budgeted)
-    enterprise, provider, contract = payload.to_facts()
+    median = None
+    if payload.accelerator_id is not None:
+        await prices_service.known_accelerators(
+            session, [payload.accelerator_id], ("body", "accelerator_id")
+        )
+        median = (await prices_service.medians(on_session(session))).get(payload.accelerator_id)
+    enterprise, provider, contract = payload.to_facts(median)
     usage = Usage(enterprise_used=dict(payload.already_claimed), budget_used=budgets)
     result = evaluate(programs, enterprise, provider, contract, usage)
     return quote_response(payload.gross_amount, result)

@@ -4,7 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 from app.console.charts import burn_chart, short_money
-from app.console.service import burn, percentile, weighted_median
+from app.console.service import burn
 
 
 def test_cumulative_by_week_and_the_day_the_line_meets_the_budget() -> None:
@@ -50,13 +50,6 @@ def test_the_chart_draws_the_line_the_budget_and_the_projection() -> None:
     assert chart.used_points.count(",") == len(b.weekly) + 1
 
 
-def test_axis_money_and_medians() -> None:
+def test_axis_money() -> None:
     assert short_money(Decimal("50000000")) == "¥5000万"
     assert short_money(Decimal("150000000")) == "¥1.5亿"
-    assert percentile([Decimal(1), Decimal(2), Decimal(3), Decimal(4)], Decimal("0.5")) == Decimal(
-        "2.50"
-    )
-    assert percentile([Decimal(i) for i in range(1, 11)], Decimal("0.9")) == Decimal(9)
-    # 10 card-hours at 5, 30 at 9: half the card-hours were bought at 9 or less.
-    assert weighted_median([(Decimal(5), 10), (Decimal(9), 30)]) == Decimal(9)
-    assert weighted_median([]) is None

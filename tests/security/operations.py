@@ -212,6 +212,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     # bids: providers answer open requests; the enterprise sees its request's bids.
     ("GET", "/v1/open-requests"): Op(PROVIDERS),
+    ("GET", "/v1/price-index"): Op(ALL),
     ("POST", "/v1/compute-requests/{request_id}/bids"): Op(
         frozenset({"provider_a"}),
         ids=request_id,

@@ -1,0 +1,156 @@
+"""The price index (market.md): what compute costs per accelerator, read by buyers,
+the console and the subsidy programs that limit the price they pay on.
+
+Pricing a match or an order under a program with `max_price_ratio` needs the
+active-offer median of every accelerator it meets. Those medians are kept per
+process (`MedianCache`) and checked before each use against the newest change of
+an offer or a provider (two index look-ups), so an offer changed by any process is
+seen by the next match of every process; the check cannot see a change committed
+after a later one had already been seen (two transactions committing out of the
+order of their clocks), so the medians are also read again after `MAX_AGE`.
+"""
+
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import Statements
+from app.core.errors import Unprocessable
+from app.models import Accelerator
+from app.prices import index, store
+
+#: Seconds a cached median is trusted without a change seen (see the module doc).
+MAX_AGE = 30.0
+
+
+class MedianCache:
+    """Each accelerator's active-offer price statistics, as of the offers' state."""
+
+    def __init__(self) -> None:
+        self._state: tuple[Any, ...] | None = None
+        self._read_at = 0.0
+        self._stats: dict[str, index.OfferStats] = {}
+
+    async def load(self, source: Statements) -> dict[str, index.OfferStats]:
+        state = await store.offers_state(source)
+        now = time.monotonic()
+        if state != self._state or now - self._read_at > MAX_AGE:
+            grouped: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
+            # Read after the state: a change in between is seen again at the next check.
+            for row in await store.all_offer_prices(source):
+                grouped[row.accelerator_id].append((row.price, row.offers))
+            self._stats = {acc: index.offer_stats(pairs) for acc, pairs in grouped.items()}
+            self._state, self._read_at = state, now
+        return self._stats
+
+
+# One cache per database (engine): the tests run several apps in one process.
+_caches: "weakref.WeakKeyDictionary[Any, MedianCache]" = weakref.WeakKeyDictionary()
+
+
+async def offer_stats(source: Statements) -> dict[str, index.OfferStats]:
+    """accelerator id -> the statistics of its active offers' list prices, now."""
+    key = source.database_key
+    cache = _caches.get(key)
+    if cache is None:
+        cache = _caches[key] = MedianCache()
+    return await cache.load(source)
+
+
+async def medians(source: Statements) -> dict[str, Decimal]:
+    """accelerator id -> the median list price of its active offers of listed providers
+    (accelerators with none are absent)."""
+    return {
+        acc: stats.median
+        for acc, stats in (await offer_stats(source)).items()
+        if stats.median is not None
+    }
+
+
+async def known_accelerators(
+    session: AsyncSession,
+    ids: Sequence[str],
+    where: Sequence[str | int] = ("query", "accelerator_id"),
+) -> list[str]:
+    """`ids` without repeats, or a 422 at `where` naming those the catalog does not have."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return wanted
+    known = set(
+        (await session.scalars(select(Accelerator.id).where(Accelerator.id.in_(wanted)))).all()
+    )
+    unknown = [a for a in wanted if a not in known]
+    if unknown:
+        raise Unprocessable.field(
+            list(where),
+            f"unknown accelerator(s) {', '.join(unknown)}: see GET /v1/accelerators",
+        )
+    return wanted
+
+
+@dataclass(frozen=True)
+class IndexQuery:
+    accelerator_ids: Sequence[str] = ()
+    region_prefixes: Sequence[str] = ()
+    days: int = 30
+
+
+@dataclass(frozen=True)
+class IndexItem:
+    accelerator_id: str
+    domestic: bool
+    offers: index.OfferStats
+    orders: index.OrderStats
+
+
+async def price_index(
+    session: AsyncSession, source: Statements, query: IndexQuery, now: datetime
+) -> list[IndexItem]:
+    """One item per accelerator asked for (every accelerator with an active offer or
+    an order in the window when none is asked), by accelerator id."""
+    if query.region_prefixes:
+        grouped: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
+        for listed in await store.offer_prices(
+            session, query.accelerator_ids, query.region_prefixes
+        ):
+            grouped[listed.accelerator_id].append((listed.price, listed.offers))
+        offers = {acc: index.offer_stats(pairs) for acc, pairs in grouped.items()}
+    else:
+        # Every region: the cached statistics the programs read too.
+        offers = await offer_stats(source)
+        if query.accelerator_ids:
+            offers = {a: s for a, s in offers.items() if a in query.accelerator_ids}
+    paid, counts = await store.prices_paid(
+        session, now - timedelta(days=query.days), query.accelerator_ids, query.region_prefixes
+    )
+    bought: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
+    for sold in paid:
+        bought[sold.accelerator_id].append((sold.price, sold.card_hours))
+    orders = {row.accelerator_id: row.orders for row in counts}
+    wanted = set(query.accelerator_ids) or set(offers) | set(orders)
+    domestic = dict(
+        (
+            await session.execute(
+                select(Accelerator.id, Accelerator.domestic).where(Accelerator.id.in_(wanted))
+            )
+        ).all()
+    )
+    return [
+        IndexItem(
+            accelerator_id=acc,
+            domestic=bool(domestic[acc]),
+            offers=offers.get(acc, index.NO_OFFERS),
+            orders=index.order_stats(bought.get(acc, []), orders.get(acc, 0))
+            if acc in orders
+            else index.NO_ORDERS,
+        )
+        for acc in sorted(wanted)
+    ]
