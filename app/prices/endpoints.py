@@ -37,9 +37,11 @@ async def get_price_index(
         int, Query(ge=1, le=366, description="Orders placed in the last this many days")
     ] = 30,
 ) -> PriceIndex:
-    """What compute costs, per accelerator: the list prices of active offers of listed
-    providers (count, min, median, p90) and the orders placed in the last `days` (count,
-    card-hours, card-hour-weighted median price paid, gross before vouchers)."""
+    """What compute costs, per accelerator, asked and paid.
+
+    For each accelerator: the list prices of active offers of listed providers (count,
+    min, median, p90) and the orders placed in the last `days` (count, card-hours, and
+    the card-hour-weighted median price paid, gross before vouchers)."""
     query = service.IndexQuery(
         accelerator_ids=await service.known_accelerators(session, accelerator_id or []),
         region_prefixes=region_prefix or [],
