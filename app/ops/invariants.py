@@ -48,10 +48,14 @@ async def _capacity(session: AsyncSession) -> list[str]:
         holds[offer_id].append(engine.Hold(start=start, end=end, cards=cards))
     if not holds:
         return []
+    # The offers with a live hold, by a join: a list of their ids can pass the
+    # drivers' limit on a statement's parameters (32,767 on asyncpg) in a large market.
     totals = dict(
         (
             await session.execute(
-                select(Offer.id, Offer.cards_total).where(Offer.id.in_(list(holds)))
+                select(Offer.id, Offer.cards_total).where(
+                    Offer.id.in_(select(OrderPart.offer_id).where(OrderPart.holding.is_(True)))
+                )
             )
         ).all()
     )
