@@ -7,7 +7,7 @@ reads a few hundred rows whatever the year's volume.
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
@@ -27,8 +27,8 @@ from app.models import (
     Enterprise,
     LedgerEntry,
     Offer,
-    Order,
     OrderPart,
+    PricePaidDay,
     Provider,
     SubsidyProgram,
 )
@@ -512,20 +512,14 @@ async def market_overview(session: AsyncSession, now: datetime) -> MarketView:
     today = now.astimezone(SHANGHAI).date()
     this_week = today - timedelta(days=today.weekday())
     week_starts = [this_week - timedelta(weeks=CHART_WEEKS - 1 - i) for i in range(CHART_WEEKS)]
-    since_chart = datetime.combine(week_starts[0], datetime.min.time(), SHANGHAI)
-    hours = hours_between(session, OrderPart.start, OrderPart.end)
-    day = local_day(session, Order.created_at)
+    # The day totals the database keeps (app.models.PricePaidDay), not every order.
     placed = await session.execute(
         select(
-            Offer.accelerator_id,
-            day,
-            OrderPart.price_per_card_hour,
-            func.sum(OrderPart.cards * hours),
-        )
-        .join(Order, Order.id == OrderPart.order_id)
-        .join(Offer, Offer.id == OrderPart.offer_id)
-        .where(Order.created_at >= since_chart.astimezone(UTC), OrderPart.holding)
-        .group_by(Offer.accelerator_id, day, OrderPart.price_per_card_hour)
+            PricePaidDay.accelerator_id,
+            PricePaidDay.day,
+            PricePaidDay.price_per_card_hour,
+            PricePaidDay.card_hours,
+        ).where(PricePaidDay.day >= week_starts[0])
     )
     weekly: dict[tuple[str, int], list[tuple[Decimal, int]]] = defaultdict(list)
     for accelerator_id, on, price, ch in placed:
@@ -596,15 +590,12 @@ async def domestic_share(session: AsyncSession, today: date) -> list[MonthShare]
     first = date(today.year, today.month, 1)
     for _ in range(SHARE_MONTHS - 1):
         first = (first - timedelta(days=1)).replace(day=1)
-    since = datetime.combine(first, datetime.min.time(), SHANGHAI)
-    hours = hours_between(session, OrderPart.start, OrderPart.end)
-    day = local_day(session, Order.created_at)
+    # The day totals the database keeps (app.models.PricePaidDay), not every order.
     rows = await session.execute(
-        select(day, Offer.domestic, func.sum(OrderPart.cards * hours))
-        .join(Order, Order.id == OrderPart.order_id)
-        .join(Offer, Offer.id == OrderPart.offer_id)
-        .where(and_(Order.created_at >= since, OrderPart.holding))
-        .group_by(day, Offer.domestic)
+        select(PricePaidDay.day, Accelerator.domestic, func.sum(PricePaidDay.card_hours))
+        .join(Accelerator, Accelerator.id == PricePaidDay.accelerator_id)
+        .where(PricePaidDay.day >= first)
+        .group_by(PricePaidDay.day, Accelerator.domestic)
     )
     months: dict[str, list[int]] = {}
     cursor = first

@@ -19,7 +19,7 @@ from app.models.enterprise import CapRelaxation, Enterprise
 from app.models.idempotency import IdempotencyRecord
 from app.models.ledger import BudgetUsage, LedgerEntry
 from app.models.offer import Offer
-from app.models.order import Order, OrderPart, Quote
+from app.models.order import Order, OrderPart, PricePaidDay, Quote
 from app.models.provider import Listing, Provider, ProviderList
 from app.models.rate_limit import RateLimitCounter
 from app.models.status import (
@@ -55,6 +55,7 @@ __all__ = [
     "Order",
     "OrderPart",
     "OrderStatus",
+    "PricePaidDay",
     "ProgramStatus",
     "Provider",
     "ProviderList",

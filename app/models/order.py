@@ -1,8 +1,8 @@
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, BigInteger, Boolean, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.core.db import Base, MoneyFen, UTCDateTime
@@ -65,6 +65,8 @@ class OrderPart(Base):
         # from the index alone.
         Index("ix_order_parts_holds", "offer_id", "holding", "end", "start", "cards"),
         Index("ix_order_parts_provider", "provider_id", "order_id"),
+        # An order's parts (the foreign key gives no index on PostgreSQL).
+        Index("ix_order_parts_order", "order_id"),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
@@ -89,3 +91,21 @@ class OrderPart(Base):
     considered: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
 
     order: Mapped[Order] = relationship(back_populates="parts", lazy="raise")
+
+
+class PricePaidDay(Base):
+    """What was bought per Asia/Shanghai day (the orders' placement), accelerator and
+    price per card-hour, kept by the database (migration 0010's trigger on
+    order_parts): the price index reads these few rows, not every order.
+
+    `orders` counts each order once per accelerator (on one of its parts of that
+    accelerator), so its sum over prices is the accelerator's number of orders.
+    """
+
+    __tablename__ = "prices_paid_daily"
+
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    accelerator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    price_per_card_hour: Mapped[Decimal] = mapped_column(MoneyFen, primary_key=True)
+    card_hours: Mapped[int] = mapped_column(BigInteger, default=0)
+    orders: Mapped[int] = mapped_column(Integer, default=0)

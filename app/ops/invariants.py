@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from app.core import sqltime
 from app.core.db import on_session
 from app.core.money import ZERO
 from app.enterprises import service as enterprise_service
@@ -20,6 +21,7 @@ from app.models import (
     Offer,
     Order,
     OrderPart,
+    PricePaidDay,
     VoucherClaim,
 )
 from app.models.status import OrderStatus
@@ -34,6 +36,7 @@ async def check(session: AsyncSession) -> list[str]:
     problems += await _caps_and_budgets(session)
     problems += await _orders_balance(session)
     problems += await _claims(session)
+    problems += await _prices_paid(session)
     return problems
 
 
@@ -227,4 +230,59 @@ async def _claims(session: AsyncSession) -> list[str]:
     )
     for part_id, count in twice:
         out.append(f"order part {part_id} is in {count} live claims")
+    return out
+
+
+async def _prices_paid(session: AsyncSession) -> list[str]:
+    """The day totals the price index reads equal the holding order parts summed again:
+    card-hours per day, accelerator and price; orders per day and accelerator."""
+    dialect = session.get_bind().dialect.name
+    day = sqltime.local_day(dialect, Order.created_at)
+    hours = sqltime.hours_between(dialect, OrderPart.start, OrderPart.end)
+    holding = (
+        select()
+        .select_from(OrderPart)
+        .join(Order, Order.id == OrderPart.order_id)
+        .join(Offer, Offer.id == OrderPart.offer_id)
+        .where(OrderPart.holding.is_(True))
+    )
+    truth_hours = {
+        (str(d), acc, price): int(ch)
+        for d, acc, price, ch in await session.execute(
+            holding.add_columns(
+                day,
+                Offer.accelerator_id,
+                OrderPart.price_per_card_hour,
+                func.sum(OrderPart.cards * hours),
+            ).group_by(day, Offer.accelerator_id, OrderPart.price_per_card_hour)
+        )
+    }
+    truth_orders = {
+        (str(d), acc): int(n)
+        for d, acc, n in await session.execute(
+            holding.add_columns(
+                day, Offer.accelerator_id, func.count(func.distinct(OrderPart.order_id))
+            ).group_by(day, Offer.accelerator_id)
+        )
+    }
+    kept_hours: dict[tuple[str, str, Decimal], int] = {}
+    kept_orders: dict[tuple[str, str], int] = defaultdict(int)
+    for row in await session.scalars(select(PricePaidDay)):
+        if row.card_hours:
+            kept_hours[(row.day.isoformat(), row.accelerator_id, row.price_per_card_hour)] = (
+                row.card_hours
+            )
+        kept_orders[(row.day.isoformat(), row.accelerator_id)] += row.orders
+    out = [
+        f"prices paid on {key[0]} for {key[1]} at {key[2]}: {kept_hours.get(key, 0)} "
+        f"card-hours kept, {truth_hours.get(key, 0)} in the orders"
+        for key in sorted(set(truth_hours) | set(kept_hours))
+        if truth_hours.get(key, 0) != kept_hours.get(key, 0)
+    ]
+    out += [
+        f"orders on {key[0]} for {key[1]}: {kept_orders.get(key, 0)} kept, "
+        f"{truth_orders.get(key, 0)} in the orders"
+        for key in sorted(set(truth_orders) | {k for k, n in kept_orders.items() if n})
+        if truth_orders.get(key, 0) != kept_orders.get(key, 0)
+    ]
     return out

@@ -34,7 +34,13 @@ async def get_price_index(
         ),
     ] = None,
     days: Annotated[
-        int, Query(ge=1, le=366, description="Orders placed in the last this many days")
+        int,
+        Query(
+            ge=1,
+            le=366,
+            description="Orders placed on the last this many days (Asia/Shanghai calendar "
+            "days, today included)",
+        ),
     ] = 30,
 ) -> PriceIndex:
     """What compute costs, per accelerator, asked and paid.

@@ -16,7 +16,10 @@ class OfferPricesOut(BaseModel):
 
 
 class OrderPricesOut(BaseModel):
-    count: int = Field(description="orders placed in the last `days` and not cancelled")
+    count: int = Field(
+        description="orders placed on the last `days` days (Asia/Shanghai) and not cancelled; "
+        "an order split across offers counts once"
+    )
     card_hours: int
     median_price: Money | None = Field(
         description="the card-hour-weighted median price per card-hour paid, gross (before "

@@ -15,7 +15,7 @@ import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Statements
 from app.core.errors import Unprocessable
+from app.core.timeutil import SHANGHAI
 from app.models import Accelerator
 from app.prices import index, store
 
@@ -96,6 +97,11 @@ async def known_accelerators(
     return wanted
 
 
+def first_day(now: datetime, days: int) -> date:
+    """The first of the last `days` Asia/Shanghai calendar days, today the last of them."""
+    return now.astimezone(SHANGHAI).date() - timedelta(days=days - 1)
+
+
 @dataclass(frozen=True)
 class IndexQuery:
     accelerator_ids: Sequence[str] = ()
@@ -129,7 +135,7 @@ async def price_index(
         if query.accelerator_ids:
             offers = {a: s for a, s in offers.items() if a in query.accelerator_ids}
     paid, counts = await store.prices_paid(
-        session, now - timedelta(days=query.days), query.accelerator_ids, query.region_prefixes
+        session, first_day(now, query.days), query.accelerator_ids, query.region_prefixes
     )
     bought: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
     for sold in paid:

@@ -1,7 +1,7 @@
 """What the price index reads: prices grouped in SQL, never loaded offer by offer."""
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Statements
 from app.core.sqltime import hours_between
-from app.models import Offer, Order, OrderPart, Provider
+from app.core.timeutil import SHANGHAI
+from app.models import Offer, Order, OrderPart, PricePaidDay, Provider
 from app.models.status import OfferStatus, ProviderStatus
 
 
@@ -82,7 +83,7 @@ async def offer_prices(
     return [PriceCount(acc, price, n) for acc, price, n in result.all()]
 
 
-def _orders_since(
+def _parts_since(
     statement: Select[*tuple[Any, ...]],
     since: datetime,
     accelerator_ids: Sequence[str],
@@ -104,27 +105,59 @@ def _orders_since(
 
 async def prices_paid(
     session: AsyncSession,
-    since: datetime,
+    first_day: date,
     accelerator_ids: Sequence[str],
     region_prefixes: Sequence[str],
 ) -> tuple[list[PricePaid], list[OrderCount]]:
     """The card-hours bought per accelerator and price (gross, the price of the
-    contract: a bid's where it was bid) and the orders per accelerator."""
+    contract: a bid's where it was bid) in orders placed on `first_day` (Asia/Shanghai)
+    or later, and the orders per accelerator.
+
+    Every region: from the day totals the database keeps (`PricePaidDay`). Some
+    regions only: from the orders themselves, which the day totals do not divide by
+    region (a month of orders is read, grouped in SQL).
+    """
+    if not region_prefixes:
+        return await _from_day_totals(session, first_day, accelerator_ids)
+    since = datetime.combine(first_day, time(), SHANGHAI)
     dialect = session.get_bind().dialect.name
     card_hours = func.sum(OrderPart.cards * hours_between(dialect, OrderPart.start, OrderPart.end))
     by_price: Select[*tuple[Any, ...]] = select(
         Offer.accelerator_id, OrderPart.price_per_card_hour, card_hours
     )
-    paid = _orders_since(by_price, since, accelerator_ids, region_prefixes).group_by(
+    paid = _parts_since(by_price, since, accelerator_ids, region_prefixes).group_by(
         Offer.accelerator_id, OrderPart.price_per_card_hour
     )
     orders: Select[*tuple[Any, ...]] = select(
         Offer.accelerator_id, func.count(func.distinct(OrderPart.order_id))
     )
-    counted = _orders_since(orders, since, accelerator_ids, region_prefixes).group_by(
+    counted = _parts_since(orders, since, accelerator_ids, region_prefixes).group_by(
         Offer.accelerator_id
     )
     return (
         [PricePaid(acc, price, int(ch or 0)) for acc, price, ch in await session.execute(paid)],
         [OrderCount(acc, int(n)) for acc, n in await session.execute(counted)],
     )
+
+
+async def _from_day_totals(
+    session: AsyncSession, first_day: date, accelerator_ids: Sequence[str]
+) -> tuple[list[PricePaid], list[OrderCount]]:
+    statement = (
+        select(
+            PricePaidDay.accelerator_id,
+            PricePaidDay.price_per_card_hour,
+            func.sum(PricePaidDay.card_hours),
+            func.sum(PricePaidDay.orders),
+        )
+        .where(PricePaidDay.day >= first_day)
+        .group_by(PricePaidDay.accelerator_id, PricePaidDay.price_per_card_hour)
+    )
+    if accelerator_ids:
+        statement = statement.where(PricePaidDay.accelerator_id.in_(accelerator_ids))
+    paid: list[PricePaid] = []
+    orders: dict[str, int] = {}
+    for acc, price, card_hours, n in await session.execute(statement):
+        paid.append(PricePaid(acc, price, int(card_hours or 0)))
+        orders[acc] = orders.get(acc, 0) + int(n or 0)
+    return paid, [OrderCount(acc, n) for acc, n in orders.items() if n > 0]

@@ -66,14 +66,19 @@ def _scratch(database_url: str, tmp_path: Path) -> tuple[str, str | None]:
 
 
 def _head_triggers(url: str) -> list[str]:
-    """The triggers at the head: the ledger's that moves the budgets' usage, and the claim
-    events' append-only ones (one on PostgreSQL, two on SQLite)."""
-    appends_only = (
-        ["claim_events_no_delete", "claim_events_no_update"]
-        if is_sqlite(url)
-        else ["claim_events_append_only"]
-    )
-    return sorted([*appends_only, "ledger_entries_move_budget_usage"])
+    """The triggers at the head: the ledger's that moves the budgets' usage, the claim
+    events' append-only ones (one on PostgreSQL, two on SQLite), and the order parts'
+    that keep the prices paid per day (one on PostgreSQL, two on SQLite)."""
+    if is_sqlite(url):
+        own = [
+            "claim_events_no_delete",
+            "claim_events_no_update",
+            "order_parts_add_prices_paid",
+            "order_parts_move_prices_paid",
+        ]
+    else:
+        own = ["claim_events_append_only", "order_parts_move_prices_paid"]
+    return sorted([*own, "ledger_entries_move_budget_usage"])
 
 
 async def _triggers(url: str) -> list[str]:

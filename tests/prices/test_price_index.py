@@ -7,7 +7,9 @@ from httpx import AsyncClient
 from sqlalchemy import update
 
 from app.core.db import Database
-from app.models import Order
+from app.core.timeutil import SHANGHAI
+from app.models import Order, PricePaidDay
+from app.ops.invariants import check as invariants
 from tests.factories import (
     OPERATOR,
     T0,
@@ -141,25 +143,78 @@ async def test_orders_placed_in_the_window_weighted_by_card_hours(
         f"/v1/orders/{cancelled['id']}/cancel", headers=bearer(enterprise["api_key"])
     )
     assert resp.status_code == 200, resp.text
-    old = await _order(client, enterprise, cheap, cards=4, hours=10)
 
     item = (await index(client))[ASCEND]
     # The cancelled order bought nothing; 240 card-hours, 160 of them at 12.00.
-    assert item["orders"] == {"count": 3, "card_hours": 280, "median_price": "12.00"}
+    assert item["orders"] == {"count": 2, "card_hours": 240, "median_price": "12.00"}
+    by_region = (await index(client, "?region_prefix=3301"))[ASCEND]
+    assert by_region["orders"] == item["orders"]
+    assert (await index(client, "?region_prefix=3302")).get(ASCEND, {}).get("orders") in (
+        None,
+        {"count": 0, "card_hours": 0, "median_price": None},
+    )
+    assert await _invariants(db) == []
 
-    # An order placed 40 days ago is outside the default 30 days, inside 60.
+
+async def test_the_window_is_the_last_days_in_shanghai(client: AsyncClient, db: Database) -> None:
+    provider = await create_provider(client)
+    offer = await create_offer(client, provider, price_per_card_hour="9.00", cards_total=64)
+    enterprise = await create_enterprise(client)
+    order = await _order(client, enterprise, offer, cards=4, hours=10)
+    assert (await index(client, "?days=1"))[ASCEND]["orders"]["count"] == 1
+    # As if placed 42 days ago: outside the default 30 days, inside 60, by the day
+    # totals and by the orders themselves (a region asked for) alike.
     async with db.sessionmaker() as session:
+        placed = T0 - timedelta(days=44)
         await session.execute(
-            update(Order).where(Order.id == old["id"]).values(created_at=T0 - timedelta(days=42))
+            update(Order).where(Order.id == order["id"]).values(created_at=placed)
         )
+        await session.execute(update(PricePaidDay).values(day=placed.astimezone(SHANGHAI).date()))
         await session.commit()
-    assert (await index(client))[ASCEND]["orders"]["count"] == 2
-    assert (await index(client, "?days=60"))[ASCEND]["orders"] == {
-        "count": 3,
-        "card_hours": 280,
-        "median_price": "12.00",
+    assert await _invariants(db) == []
+    for region in ("", "&region_prefix=33"):
+        assert (await index(client, "?days=30" + region))[ASCEND]["orders"]["count"] == 0
+        assert (await index(client, "?days=60" + region))[ASCEND]["orders"] == {
+            "count": 1,
+            "card_hours": 40,
+            "median_price": "9.00",
+        }
+
+
+async def test_a_split_order_counts_once_with_every_part(client: AsyncClient, db: Database) -> None:
+    provider = await create_provider(client)
+    for price in ("10.00", "11.00"):
+        await create_offer(client, provider, price_per_card_hour=price, cards_total=8)
+    enterprise = await create_enterprise(client)
+    request = await create_request(client, enterprise, cards=16, hours=10, allow_split=True)
+    key = bearer(enterprise["api_key"])
+    found = await client.get(f"/v1/compute-requests/{request['id']}/matches", headers=key)
+    [split] = [m for m in found.json()["items"] if m["parts"]]
+    quote = await client.post(
+        "/v1/quotes",
+        json={
+            "request_id": request["id"],
+            "parts": [{"offer_id": p["offer_id"], "cards": p["cards"]} for p in split["parts"]],
+        },
+        headers=key,
+    )
+    assert quote.status_code == 201, quote.text
+    placed = await client.post("/v1/orders", json={"quote_id": quote.json()["id"]}, headers=key)
+    assert placed.status_code == 201, placed.text
+    assert (await index(client))[ASCEND]["orders"] == {
+        "count": 1,
+        "card_hours": 160,
+        "median_price": "10.00",
     }
-    assert (await index(client, "?days=60"))[ASCEND]["offers"]["median"] == "10.00"
+    assert await _invariants(db) == []
+    resp = await client.post(f"/v1/orders/{placed.json()['id']}/cancel", headers=key)
+    assert resp.status_code == 200, resp.text
+    assert (await index(client))[ASCEND]["orders"] == {
+        "count": 0,
+        "card_hours": 0,
+        "median_price": None,
+    }
+    assert await _invariants(db) == []
 
 
 async def test_any_key_reads_it(client: AsyncClient) -> None:
@@ -181,3 +236,8 @@ async def test_bad_queries_are_422_naming_the_parameter(client: AsyncClient) -> 
     ):
         resp = await client.get(f"/v1/price-index{query}", headers=OPERATOR)
         assert mentions_field(assert_problem(resp, 422), name), (query, resp.text)
+
+
+async def _invariants(db: Database) -> list[str]:
+    async with db.sessionmaker() as session:
+        return await invariants(session)
