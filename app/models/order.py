@@ -94,18 +94,20 @@ class OrderPart(Base):
 
 
 class PricePaidDay(Base):
-    """What was bought per Asia/Shanghai day (the orders' placement), accelerator and
-    price per card-hour, kept by the database (migration 0010's trigger on
-    order_parts): the price index reads these few rows, not every order.
+    """What was bought per Asia/Shanghai day (the orders' placement), accelerator,
+    region (the offer's) and price per card-hour, kept by the database (migration
+    0010's trigger on order_parts): the price index reads these rows, not every order.
 
-    `orders` counts each order once per accelerator (on one of its parts of that
-    accelerator), so its sum over prices is the accelerator's number of orders.
+    `orders` counts each order once per accelerator, on its first part of that
+    accelerator (and in that part's region), so its sum over regions and prices is
+    the accelerator's number of orders.
     """
 
     __tablename__ = "prices_paid_daily"
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     accelerator_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
     price_per_card_hour: Mapped[Decimal] = mapped_column(MoneyFen, primary_key=True)
     card_hours: Mapped[int] = mapped_column(BigInteger, default=0)
     orders: Mapped[int] = mapped_column(Integer, default=0)

@@ -235,7 +235,7 @@ async def _claims(session: AsyncSession) -> list[str]:
 
 async def _prices_paid(session: AsyncSession) -> list[str]:
     """The day totals the price index reads equal the holding order parts summed again:
-    card-hours per day, accelerator and price; orders per day and accelerator."""
+    card-hours per day, accelerator, region and price; orders per day and accelerator."""
     dialect = session.get_bind().dialect.name
     day = sqltime.local_day(dialect, Order.created_at)
     hours = sqltime.hours_between(dialect, OrderPart.start, OrderPart.end)
@@ -247,14 +247,15 @@ async def _prices_paid(session: AsyncSession) -> list[str]:
         .where(OrderPart.holding.is_(True))
     )
     truth_hours = {
-        (str(d), acc, price): int(ch)
-        for d, acc, price, ch in await session.execute(
+        (str(d), acc, region, price): int(ch)
+        for d, acc, region, price, ch in await session.execute(
             holding.add_columns(
                 day,
                 Offer.accelerator_id,
+                Offer.region_code,
                 OrderPart.price_per_card_hour,
                 func.sum(OrderPart.cards * hours),
-            ).group_by(day, Offer.accelerator_id, OrderPart.price_per_card_hour)
+            ).group_by(day, Offer.accelerator_id, Offer.region_code, OrderPart.price_per_card_hour)
         )
     }
     truth_orders = {
@@ -265,16 +266,16 @@ async def _prices_paid(session: AsyncSession) -> list[str]:
             ).group_by(day, Offer.accelerator_id)
         )
     }
-    kept_hours: dict[tuple[str, str, Decimal], int] = {}
+    kept_hours: dict[tuple[str, str, str, Decimal], int] = {}
     kept_orders: dict[tuple[str, str], int] = defaultdict(int)
     for row in await session.scalars(select(PricePaidDay)):
         if row.card_hours:
-            kept_hours[(row.day.isoformat(), row.accelerator_id, row.price_per_card_hour)] = (
-                row.card_hours
-            )
+            key = (row.day.isoformat(), row.accelerator_id, row.region_code)
+            kept_hours[(*key, row.price_per_card_hour)] = row.card_hours
         kept_orders[(row.day.isoformat(), row.accelerator_id)] += row.orders
     out = [
-        f"prices paid on {key[0]} for {key[1]} at {key[2]}: {kept_hours.get(key, 0)} "
+        f"prices paid on {key[0]} for {key[1]} in {key[2]} at {key[3]}: "
+        f"{kept_hours.get(key, 0)} "
         f"card-hours kept, {truth_hours.get(key, 0)} in the orders"
         for key in sorted(set(truth_hours) | set(kept_hours))
         if truth_hours.get(key, 0) != kept_hours.get(key, 0)

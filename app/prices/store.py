@@ -1,7 +1,7 @@
 """What the price index reads: prices grouped in SQL, never loaded offer by offer."""
 
 from collections.abc import Sequence
-from datetime import date, datetime, time
+from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -9,9 +9,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Statements
-from app.core.sqltime import hours_between
-from app.core.timeutil import SHANGHAI
-from app.models import Offer, Order, OrderPart, PricePaidDay, Provider
+from app.models import Offer, PricePaidDay, Provider
 from app.models.status import OfferStatus, ProviderStatus
 
 
@@ -83,26 +81,6 @@ async def offer_prices(
     return [PriceCount(acc, price, n) for acc, price, n in result.all()]
 
 
-def _parts_since(
-    statement: Select[*tuple[Any, ...]],
-    since: datetime,
-    accelerator_ids: Sequence[str],
-    region_prefixes: Sequence[str],
-) -> Select[*tuple[Any, ...]]:
-    """Parts of orders placed since `since` that still hold their cards (a cancelled
-    order bought nothing), on the offers asked for."""
-    statement = (
-        statement.join(Order, Order.id == OrderPart.order_id)
-        .join(Offer, Offer.id == OrderPart.offer_id)
-        .where(Order.created_at >= since, OrderPart.holding.is_(True))
-    )
-    if accelerator_ids:
-        statement = statement.where(Offer.accelerator_id.in_(accelerator_ids))
-    if region_prefixes:
-        statement = statement.where(_region(Offer.region_code, region_prefixes))
-    return statement
-
-
 async def prices_paid(
     session: AsyncSession,
     first_day: date,
@@ -111,38 +89,9 @@ async def prices_paid(
 ) -> tuple[list[PricePaid], list[OrderCount]]:
     """The card-hours bought per accelerator and price (gross, the price of the
     contract: a bid's where it was bid) in orders placed on `first_day` (Asia/Shanghai)
-    or later, and the orders per accelerator.
-
-    Every region: from the day totals the database keeps (`PricePaidDay`). Some
-    regions only: from the orders themselves, which the day totals do not divide by
-    region (a month of orders is read, grouped in SQL).
-    """
-    if not region_prefixes:
-        return await _from_day_totals(session, first_day, accelerator_ids)
-    since = datetime.combine(first_day, time(), SHANGHAI)
-    dialect = session.get_bind().dialect.name
-    card_hours = func.sum(OrderPart.cards * hours_between(dialect, OrderPart.start, OrderPart.end))
-    by_price: Select[*tuple[Any, ...]] = select(
-        Offer.accelerator_id, OrderPart.price_per_card_hour, card_hours
-    )
-    paid = _parts_since(by_price, since, accelerator_ids, region_prefixes).group_by(
-        Offer.accelerator_id, OrderPart.price_per_card_hour
-    )
-    orders: Select[*tuple[Any, ...]] = select(
-        Offer.accelerator_id, func.count(func.distinct(OrderPart.order_id))
-    )
-    counted = _parts_since(orders, since, accelerator_ids, region_prefixes).group_by(
-        Offer.accelerator_id
-    )
-    return (
-        [PricePaid(acc, price, int(ch or 0)) for acc, price, ch in await session.execute(paid)],
-        [OrderCount(acc, int(n)) for acc, n in await session.execute(counted)],
-    )
-
-
-async def _from_day_totals(
-    session: AsyncSession, first_day: date, accelerator_ids: Sequence[str]
-) -> tuple[list[PricePaid], list[OrderCount]]:
+    or later, on offers in `region_prefixes` (any region when none), and the orders per
+    accelerator: from the day totals the database keeps (`PricePaidDay`), never the
+    orders themselves."""
     statement = (
         select(
             PricePaidDay.accelerator_id,
@@ -155,6 +104,8 @@ async def _from_day_totals(
     )
     if accelerator_ids:
         statement = statement.where(PricePaidDay.accelerator_id.in_(accelerator_ids))
+    if region_prefixes:
+        statement = statement.where(_region(PricePaidDay.region_code, region_prefixes))
     paid: list[PricePaid] = []
     orders: dict[str, int] = {}
     for acc, price, card_hours, n in await session.execute(statement):

@@ -4,11 +4,11 @@ Programs gain `max_price_ratio` (market.md, "The price index"): null, or a ratio
 such as "1.50" kept as a string like the rates. Seeded programs keep null.
 
 `prices_paid_daily` holds the card-hours bought per Asia/Shanghai day (of the
-order's placement), accelerator and price, and the orders: the price index sums
+order's placement), accelerator, region (the offer's) and price, and the orders: the price index sums
 a month of these rows instead of reading every order. A trigger on order_parts
 keeps it: a part inserted holding its cards adds its card-hours, a part that
 stops holding them (a cancelled order) takes them back. Each order counts once
-per accelerator, on its first part of that accelerator (the smallest id on
+per accelerator, on its first part of that accelerator (and so in that part's region) (the smallest id on
 PostgreSQL, the first inserted on SQLite), whichever way it is counted back.
 On PostgreSQL the trigger is deferred to the commit, as the budgets' is (0006),
 so a row many orders share is locked only while the transaction commits.
@@ -43,6 +43,7 @@ CREATE FUNCTION prices_paid_follow_order_parts() RETURNS trigger LANGUAGE plpgsq
 DECLARE
     sign integer;
     acc varchar;
+    region varchar;
     placed date;
     first_part varchar;
 BEGIN
@@ -56,22 +57,23 @@ BEGIN
     ELSE
         sign := CASE WHEN NEW.holding THEN 1 ELSE -1 END;
     END IF;
-    SELECT accelerator_id INTO acc FROM offers WHERE id = NEW.offer_id;
+    SELECT accelerator_id, region_code INTO acc, region FROM offers WHERE id = NEW.offer_id;
     SELECT (created_at AT TIME ZONE 'Asia/Shanghai')::date INTO placed
     FROM orders WHERE id = NEW.order_id;
     SELECT min(p.id) INTO first_part
     FROM order_parts p JOIN offers o ON o.id = p.offer_id
     WHERE p.order_id = NEW.order_id AND o.accelerator_id = acc;
     INSERT INTO prices_paid_daily AS daily
-        (day, accelerator_id, price_per_card_hour, card_hours, orders)
+        (day, accelerator_id, region_code, price_per_card_hour, card_hours, orders)
     VALUES (
         placed,
         acc,
+        region,
         NEW.price_per_card_hour,
         sign * NEW.cards * round(extract(epoch FROM NEW."end" - NEW.start) / 3600)::bigint,
         CASE WHEN NEW.id = first_part THEN sign ELSE 0 END
     )
-    ON CONFLICT (day, accelerator_id, price_per_card_hour) DO UPDATE
+    ON CONFLICT (day, accelerator_id, region_code, price_per_card_hour) DO UPDATE
     SET card_hours = daily.card_hours + EXCLUDED.card_hours,
         orders = daily.orders + EXCLUDED.orders;
     RETURN NULL;
@@ -91,10 +93,12 @@ def _sqlite_trigger(name: str, event: str, when: str, sign: str) -> str:
     return f"""
 CREATE TRIGGER {name} AFTER {event} ON order_parts WHEN {when}
 BEGIN
-    INSERT INTO prices_paid_daily (day, accelerator_id, price_per_card_hour, card_hours, orders)
+    INSERT INTO prices_paid_daily
+        (day, accelerator_id, region_code, price_per_card_hour, card_hours, orders)
     SELECT
         date(o.created_at, '+8 hours'),
         f.accelerator_id,
+        f.region_code,
         NEW.price_per_card_hour,
         {sign} * NEW.cards
             * CAST(round((julianday(NEW."end") - julianday(NEW.start)) * 24) AS INTEGER),
@@ -106,7 +110,7 @@ BEGIN
         ) THEN 0 ELSE {sign} END
     FROM orders o, offers f
     WHERE o.id = NEW.order_id AND f.id = NEW.offer_id
-    ON CONFLICT (day, accelerator_id, price_per_card_hour) DO UPDATE
+    ON CONFLICT (day, accelerator_id, region_code, price_per_card_hour) DO UPDATE
     SET card_hours = card_hours + excluded.card_hours, orders = orders + excluded.orders;
 END
 """
@@ -136,10 +140,11 @@ def upgrade() -> None:
         "prices_paid_daily",
         sa.Column("day", sa.Date(), nullable=False),
         sa.Column("accelerator_id", sa.String(length=64), nullable=False),
+        sa.Column("region_code", sa.String(length=6), nullable=False),
         sa.Column("price_per_card_hour", app.core.db.MoneyFen(), nullable=False),
         sa.Column("card_hours", sa.BigInteger(), nullable=False),
         sa.Column("orders", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("day", "accelerator_id", "price_per_card_hour"),
+        sa.PrimaryKeyConstraint("day", "accelerator_id", "region_code", "price_per_card_hour"),
     )
     # What is already held: the orders placed before this migration.
     op.execute(BACKFILL_SQLITE if op.get_bind().dialect.name == "sqlite" else BACKFILL_POSTGRESQL)
@@ -153,15 +158,16 @@ def upgrade() -> None:
 
 def _backfill(day: str, hours: str, first: str) -> str:
     return f"""
-INSERT INTO prices_paid_daily (day, accelerator_id, price_per_card_hour, card_hours, orders)
-SELECT {day}, f.accelerator_id, p.price_per_card_hour,
+INSERT INTO prices_paid_daily
+    (day, accelerator_id, region_code, price_per_card_hour, card_hours, orders)
+SELECT {day}, f.accelerator_id, f.region_code, p.price_per_card_hour,
        sum(p.cards * {hours}),
        sum(CASE WHEN {first} THEN 1 ELSE 0 END)
 FROM order_parts p
 JOIN orders o ON o.id = p.order_id
 JOIN offers f ON f.id = p.offer_id
 WHERE p.holding
-GROUP BY {day}, f.accelerator_id, p.price_per_card_hour
+GROUP BY {day}, f.accelerator_id, f.region_code, p.price_per_card_hour
 """
 
 
