@@ -134,14 +134,13 @@ async def price_index(
         offers = await offer_stats(source)
         if query.accelerator_ids:
             offers = {a: s for a, s in offers.items() if a in query.accelerator_ids}
-    paid, counts = await store.prices_paid(
-        session, first_day(now, query.days), query.accelerator_ids, query.region_prefixes
-    )
-    bought: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
-    for sold in paid:
-        bought[sold.accelerator_id].append((sold.price, sold.card_hours))
-    orders = {row.accelerator_id: row.orders for row in counts}
-    wanted = set(query.accelerator_ids) or set(offers) | set(orders)
+    paid = {
+        row.accelerator_id: index.OrderStats(row.orders, row.card_hours, row.median_price)
+        for row in await store.prices_paid(
+            source, first_day(now, query.days), query.accelerator_ids, query.region_prefixes
+        )
+    }
+    wanted = set(query.accelerator_ids) or set(offers) | {a for a, s in paid.items() if s.count}
     domestic = dict(
         (
             await session.execute(
@@ -154,9 +153,7 @@ async def price_index(
             accelerator_id=acc,
             domestic=bool(domestic[acc]),
             offers=offers.get(acc, index.NO_OFFERS),
-            orders=index.order_stats(bought.get(acc, []), orders.get(acc, 0))
-            if acc in orders
-            else index.NO_ORDERS,
+            orders=paid[acc] if acc in paid and paid[acc].count else index.NO_ORDERS,
         )
         for acc in sorted(wanted)
     ]

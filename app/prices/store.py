@@ -5,10 +5,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import Statements
+from app.core.db import MoneyFen, Statements
 from app.models import Offer, PricePaidDay, Provider
 from app.models.status import OfferStatus, ProviderStatus
 
@@ -81,34 +81,65 @@ async def offer_prices(
     return [PriceCount(acc, price, n) for acc, price, n in result.all()]
 
 
+class PaidStats(NamedTuple):
+    """What was bought on one accelerator in the window (`index.OrderStats`' figures)."""
+
+    accelerator_id: str
+    orders: int
+    card_hours: int
+    median_price: Decimal | None
+
+
 async def prices_paid(
-    session: AsyncSession,
+    source: Statements,
     first_day: date,
     accelerator_ids: Sequence[str],
     region_prefixes: Sequence[str],
-) -> tuple[list[PricePaid], list[OrderCount]]:
-    """The card-hours bought per accelerator and price (gross, the price of the
-    contract: a bid's where it was bid) in orders placed on `first_day` (Asia/Shanghai)
-    or later, on offers in `region_prefixes` (any region when none), and the orders per
-    accelerator: from the day totals the database keeps (`PricePaidDay`), never the
-    orders themselves."""
-    statement = (
+) -> list[PaidStats]:
+    """Per accelerator, the orders placed on `first_day` (Asia/Shanghai) or later on
+    offers in `region_prefixes` (any region when none), their card-hours and the
+    card-hour-weighted median price paid (gross, the contract's: a bid's where it was
+    bid), as `index.weighted_median` has it: the lowest price at which the running
+    card-hours reach half the total.
+
+    Read from the day totals the database keeps (`PricePaidDay`), never the orders;
+    the median is found in SQL, so one row per accelerator crosses the wire.
+    """
+    day = PricePaidDay
+    grouped_rows = (
         select(
-            PricePaidDay.accelerator_id,
-            PricePaidDay.price_per_card_hour,
-            func.sum(PricePaidDay.card_hours),
-            func.sum(PricePaidDay.orders),
+            day.accelerator_id.label("acc"),
+            day.price_per_card_hour.label("price"),
+            func.sum(day.card_hours).label("ch"),
+            func.sum(day.orders).label("n"),
         )
-        .where(PricePaidDay.day >= first_day)
-        .group_by(PricePaidDay.accelerator_id, PricePaidDay.price_per_card_hour)
+        .where(day.day >= first_day)
+        .group_by(day.accelerator_id, day.price_per_card_hour)
     )
     if accelerator_ids:
-        statement = statement.where(PricePaidDay.accelerator_id.in_(accelerator_ids))
+        grouped_rows = grouped_rows.where(day.accelerator_id.in_(accelerator_ids))
     if region_prefixes:
-        statement = statement.where(_region(PricePaidDay.region_code, region_prefixes))
-    paid: list[PricePaid] = []
-    orders: dict[str, int] = {}
-    for acc, price, card_hours, n in await session.execute(statement):
-        paid.append(PricePaid(acc, price, int(card_hours or 0)))
-        orders[acc] = orders.get(acc, 0) + int(n or 0)
-    return paid, [OrderCount(acc, n) for acc, n in orders.items() if n > 0]
+        grouped_rows = grouped_rows.where(_region(day.region_code, region_prefixes))
+    grouped = grouped_rows.subquery()
+    running = select(
+        grouped,
+        func.sum(grouped.c.ch)
+        .over(partition_by=grouped.c.acc, order_by=grouped.c.price)
+        .label("cum"),
+        func.sum(grouped.c.ch).over(partition_by=grouped.c.acc).label("total"),
+    ).subquery()
+    statement = select(
+        running.c.acc,
+        func.sum(running.c.n),
+        func.max(running.c.total),
+        type_coerce(
+            func.min(running.c.price).filter(
+                and_(running.c.ch > 0, running.c.cum * 2 >= running.c.total)
+            ),
+            MoneyFen,
+        ),
+    ).group_by(running.c.acc)
+    return [
+        PaidStats(acc, int(n or 0), int(total or 0), median)
+        for acc, n, total, median in await source.fetch(statement, {})
+    ]
