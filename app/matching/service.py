@@ -586,14 +586,19 @@ async def find_matches(
     ctx.perf = await catalog_service.perf_indexes(session)
     by_effective = request.rank_by == "net_per_effective_card_hour"
     bids = await _bid_candidates(session, ctx) if request.accept_bids else []
-    # Room for the list-price matches that a cheaper bid on the same offer displaces.
-    wanted = k + len(bids)
+    # The best k list-price matches are enough: each one a bid displaces gives way to
+    # that bid, ranked before it, so k answers ranked no later than the k-th of them
+    # remain, and no list-price match after it can be among the best k.
     if by_effective:
-        singles = await _top_single_by_effective(session, ctx, wanted)
+        singles = await _top_single_by_effective(session, ctx, k)
     else:
-        singles = await top_single(session, ctx, wanted)
+        singles = await top_single(session, ctx, k)
     if bids:
-        top = engine.TopK(ctx.want(), wanted, max_rate=ctx.max_rate, price=ctx.price)
+        # Only the best k bids can be answered (a bid displaced by its own offer's list
+        # price gives way to a cheaper match); ranked by net per effective card-hour,
+        # which TopK does not rank by, every bid is kept.
+        keep = len(bids) if by_effective else k
+        top = engine.TopK(ctx.want(), keep, max_rate=ctx.max_rate, price=ctx.price)
         for candidate in bids:
             top.consider(candidate, top.bound(candidate)[1])
         singles = _with_bids(singles, top.best)

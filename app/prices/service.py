@@ -33,37 +33,52 @@ MAX_AGE = 30.0
 
 
 class MedianCache:
-    """Each accelerator's active-offer price statistics, as of the offers' state."""
+    """The statistics of active offers' list prices per accelerator, for every region
+    and for each set of region prefixes asked for lately, as of the offers' state."""
+
+    #: Sets of region prefixes kept at once (the most recently asked).
+    REGION_SETS = 64
 
     def __init__(self) -> None:
         self._state: tuple[Any, ...] | None = None
         self._read_at = 0.0
-        self._stats: dict[str, index.OfferStats] = {}
+        self._stats: dict[tuple[str, ...], dict[str, index.OfferStats]] = {}
 
-    async def load(self, source: Statements) -> dict[str, index.OfferStats]:
+    async def load(
+        self, source: Statements, regions: tuple[str, ...] = ()
+    ) -> dict[str, index.OfferStats]:
         state = await store.offers_state(source)
         now = time.monotonic()
         if state != self._state or now - self._read_at > MAX_AGE:
-            grouped: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
-            # Read after the state: a change in between is seen again at the next check.
-            for row in await store.all_offer_prices(source):
-                grouped[row.accelerator_id].append((row.price, row.offers))
-            self._stats = {acc: index.offer_stats(pairs) for acc, pairs in grouped.items()}
+            self._stats = {}
             self._state, self._read_at = state, now
-        return self._stats
+        stats = self._stats.pop(regions, None)
+        if stats is None:
+            # Read after the state: a change in between is seen again at the next check.
+            grouped: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
+            for row in await store.offer_prices(source, regions):
+                grouped[row.accelerator_id].append((row.price, row.offers))
+            stats = {acc: index.offer_stats(pairs) for acc, pairs in grouped.items()}
+            while len(self._stats) >= self.REGION_SETS:
+                del self._stats[next(iter(self._stats))]
+        self._stats[regions] = stats  # the most recent last
+        return stats
 
 
 # One cache per database (engine): the tests run several apps in one process.
 _caches: "weakref.WeakKeyDictionary[Any, MedianCache]" = weakref.WeakKeyDictionary()
 
 
-async def offer_stats(source: Statements) -> dict[str, index.OfferStats]:
-    """accelerator id -> the statistics of its active offers' list prices, now."""
+async def offer_stats(
+    source: Statements, region_prefixes: Sequence[str] = ()
+) -> dict[str, index.OfferStats]:
+    """accelerator id -> the statistics of its active offers' list prices (of offers in
+    `region_prefixes`; every region when none), now."""
     key = source.database_key
     cache = _caches.get(key)
     if cache is None:
         cache = _caches[key] = MedianCache()
-    return await cache.load(source)
+    return await cache.load(source, tuple(sorted(set(region_prefixes))))
 
 
 async def medians(source: Statements) -> dict[str, Decimal]:
@@ -122,18 +137,9 @@ async def price_index(
 ) -> list[IndexItem]:
     """One item per accelerator asked for (every accelerator with an active offer or
     an order in the window when none is asked), by accelerator id."""
-    if query.region_prefixes:
-        grouped: dict[str, list[tuple[Decimal, int]]] = defaultdict(list)
-        for listed in await store.offer_prices(
-            session, query.accelerator_ids, query.region_prefixes
-        ):
-            grouped[listed.accelerator_id].append((listed.price, listed.offers))
-        offers = {acc: index.offer_stats(pairs) for acc, pairs in grouped.items()}
-    else:
-        # Every region: the cached statistics the programs read too.
-        offers = await offer_stats(source)
-        if query.accelerator_ids:
-            offers = {a: s for a, s in offers.items() if a in query.accelerator_ids}
+    offers = await offer_stats(source, query.region_prefixes)
+    if query.accelerator_ids:
+        offers = {a: s for a, s in offers.items() if a in query.accelerator_ids}
     paid = {
         row.accelerator_id: index.OrderStats(row.orders, row.card_hours, row.median_price)
         for row in await store.prices_paid(

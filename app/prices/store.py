@@ -6,7 +6,6 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, func, or_, select, type_coerce
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import MoneyFen, Statements
 from app.models import Offer, PricePaidDay, Provider
@@ -50,35 +49,27 @@ def _region(column: Any, prefixes: Sequence[str]) -> Any:
     return or_(*(column.like(f"{prefix}%") for prefix in prefixes))
 
 
-def _offer_prices(
-    accelerator_ids: Sequence[str], region_prefixes: Sequence[str]
-) -> Select[*tuple[Any, ...]]:
+def _offer_prices(region_prefixes: Sequence[str]) -> Select[*tuple[Any, ...]]:
     statement: Select[*tuple[Any, ...]] = (
         select(Offer.accelerator_id, Offer.price_per_card_hour, func.count())
         .join(Provider, Provider.id == Offer.provider_id)
         .where(Offer.status == OfferStatus.active, Provider.status == ProviderStatus.listed)
         .group_by(Offer.accelerator_id, Offer.price_per_card_hour)
     )
-    if accelerator_ids:
-        statement = statement.where(Offer.accelerator_id.in_(accelerator_ids))
     if region_prefixes:
         statement = statement.where(_region(Offer.region_code, region_prefixes))
     return statement
 
 
-# Every accelerator's, for the cache: built once.
-_ALL_OFFER_PRICES = _offer_prices((), ())
+# Every region's, the one matching and programs read: built once.
+_ALL_OFFER_PRICES = _offer_prices(())
 
 
-async def all_offer_prices(source: Statements) -> list[PriceCount]:
-    return [PriceCount(*row) for row in await source.fetch(_ALL_OFFER_PRICES, {})]
-
-
-async def offer_prices(
-    session: AsyncSession, accelerator_ids: Sequence[str], region_prefixes: Sequence[str]
-) -> list[PriceCount]:
-    result = await session.execute(_offer_prices(accelerator_ids, region_prefixes))
-    return [PriceCount(acc, price, n) for acc, price, n in result.all()]
+async def offer_prices(source: Statements, region_prefixes: Sequence[str]) -> list[PriceCount]:
+    """How many active offers of listed providers ask each price, per accelerator, in
+    `region_prefixes` (every region when none)."""
+    statement = _offer_prices(region_prefixes) if region_prefixes else _ALL_OFFER_PRICES
+    return [PriceCount(*row) for row in await source.fetch(statement, {})]
 
 
 class PaidStats(NamedTuple):

@@ -339,3 +339,35 @@ async def test_a_retried_bid_with_one_key_has_one_effect(client: AsyncClient) ->
     assert first.json()["id"] == again.json()["id"]
     bids = await walk_pages(client, path, bearer(m["enterprise"]["api_key"]))
     assert [b["id"] for b in bids] == [first.json()["id"]]
+
+
+async def test_a_short_answer_is_the_head_of_a_long_one(client: AsyncClient) -> None:
+    # Bids on most offers, some below their list price and some displaced by a cheaper
+    # list price elsewhere: the best 2 are the first 2 of the best 20, whatever the bids.
+    provider = await create_provider(client, lists=("binjiang-compute-partner",))
+    enterprise = await create_enterprise(client, region_code="330108")
+    offers = [
+        await create_offer(
+            client, provider, cards_total=8, price_per_card_hour=f"{10 + i}.00", **WINDOW
+        )
+        for i in range(8)
+    ]
+    req = await create_request(
+        client,
+        enterprise,
+        cards=8,
+        hours=24,
+        earliest_start=DAY0.isoformat(),
+        latest_start=(DAY0 + timedelta(days=2)).isoformat(),
+        accept_bids=True,
+    )
+    for i, offer in enumerate(offers[2:], start=2):
+        resp = await _bid(client, provider, req, offer, f"{9 + i - 2 * (i % 3)}.50")
+        assert resp.status_code == 201, resp.text
+    long = await matches(client, enterprise, req, limit=20)
+    assert sum(1 for m in long if m["bid_id"]) >= 3
+    for k in (1, 2, 3, 5):
+        short = await matches(client, enterprise, req, limit=k)
+        assert [(m["offer_id"], m["bid_id"]) for m in short] == [
+            (m["offer_id"], m["bid_id"]) for m in long[:k]
+        ]
