@@ -549,12 +549,17 @@ def serve(
     if settings.operator_key is not None:
         typer.echo("Operator key: the value of COMPUTEMATCH_OPERATOR_KEY")
     else:
-        from app.demo import rotate_demo_operator_key
+        from app.demo import rotate_demo_operator_key, rotate_demo_reviewer_key
 
         secret, revoked = asyncio.run(rotate_demo_operator_key(_db()))
         if revoked:
             typer.echo(f"(the demo operator key of the last start is revoked: {revoked[0]})")
         typer.echo(f"Operator key (shown once): {secret}")
+        reviewer = asyncio.run(rotate_demo_reviewer_key(_db()))
+        if reviewer is not None:
+            typer.echo(
+                f"Reviewer key of binjiang-compute-2025 (滨江区经信局, shown once): {reviewer[0]}"
+            )
     typer.echo(f"Serving on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
     typer.echo(
         f"Voucher console: http://{host}:{port}/console/ (sign in with a reviewer or operator key)"

@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import func, insert, select
 
+from app.config import Settings, get_settings
 from app.core.db import Database, begin_write
 from app.core.ids import new_id
 from app.core.validators import make_credit_code
+from app.demo import history
 from app.models import Accelerator, ApiKey, ComputeRequest, Enterprise, Listing, Offer, Provider
 
 HANGZHOU_DISTRICTS = {
@@ -120,7 +122,10 @@ async def load_demo_market(
     enterprises: int = 60,
     seed: int = 2026,
     if_empty: bool = False,
+    now: datetime | None = None,
+    settings: Settings | None = None,
 ) -> str:
+    """The demo market as of `now` (default: the hour now), and its past (app.demo.history)."""
     rng = random.Random(seed)
     try:
         async with db.sessionmaker() as session:
@@ -142,7 +147,7 @@ async def load_demo_market(
             accelerators = list((await session.scalars(select(Accelerator))).all())
             catalog = {a.id: a for a in accelerators}
             priced = [a for a in PRICE_BANDS if a in catalog]
-            now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            now = now or datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
             districts = list(HANGZHOU_DISTRICTS)
             provider_rows: list[dict[str, Any]] = []
             listing_rows: list[dict[str, Any]] = []
@@ -256,19 +261,27 @@ async def load_demo_market(
                     }
                 )
             request_rows = _open_requests(rng, enterprise_rows, now)
+            past = history.registry(now, seed)
+            provider_rows += past.providers
+            listing_rows += past.listings
+            offer_rows += past.offers
             await session.execute(insert(Provider), provider_rows)
             await session.execute(insert(Listing), listing_rows)
             for i in range(0, len(offer_rows), 2000):
                 await session.execute(insert(Offer), offer_rows[i : i + 2000])
-            await session.execute(insert(Enterprise), enterprise_rows)
+            await session.execute(insert(Enterprise), enterprise_rows + past.enterprises)
             await session.execute(insert(ComputeRequest), request_rows)
             await session.commit()
-            return (
-                f"demo market: {len(provider_rows)} providers, {len(listing_rows)} listings, "
-                f"{len(offer_rows)} offers, {len(enterprise_rows)} enterprises, "
-                f"{len(request_rows)} open compute requests (first: {request_rows[0]['id']}, "
-                f"see its matches at /v1/compute-requests/{request_rows[0]['id']}/matches)"
-            )
+        counts = await history.write_past(db, settings or get_settings(), past, now, seed)
+        return (
+            f"demo market: {len(provider_rows)} providers, {len(listing_rows)} listings, "
+            f"{len(offer_rows)} offers, {len(enterprise_rows) + len(past.enterprises)} "
+            f"enterprises, {len(request_rows)} open compute requests (first: "
+            f"{request_rows[0]['id']}, see its matches at "
+            f"/v1/compute-requests/{request_rows[0]['id']}/matches); its past year: "
+            f"{counts.orders} orders ({counts.completed} settled), {counts.claims} voucher "
+            "claims (binjiang-compute-2025, hz-city-compute-2024)"
+        )
     finally:
         await db.dispose()
 
@@ -276,12 +289,36 @@ async def load_demo_market(
 # The label of the operator key `computematch serve` (`make run`) mints; "make run" is
 # what earlier versions wrote.
 DEMO_KEY_NAMES = ("demo operator key (computematch serve)", "make run")
+# The label of the Binjiang voucher office's reviewer key `computematch serve` mints
+# where the demo's past is loaded.
+DEMO_REVIEWER_KEY_NAME = "demo reviewer key, Binjiang (computematch serve)"
 
 
 async def rotate_demo_operator_key(db: Database) -> tuple[str, list[str]]:
     """A new demo operator key, and the ids of the earlier ones, revoked in the same
     transaction: however often the demo restarts, one demo key is live (keys made with
     create-key or the API are never touched)."""
+    return await _rotate(db, "operator", DEMO_KEY_NAMES)
+
+
+async def rotate_demo_reviewer_key(db: Database) -> tuple[str, list[str]] | None:
+    """The same for a reviewer of binjiang-compute-2025, where the demo's past (its
+    claims) is loaded; None where it is not."""
+    try:
+        async with db.sessionmaker() as session:
+            provider = await session.scalar(
+                select(Provider.id).where(Provider.name == history.BINJIANG_PROVIDER_NAME)
+            )
+    finally:
+        await db.dispose()
+    if provider is None:
+        return None
+    return await _rotate(db, "reviewer", (DEMO_REVIEWER_KEY_NAME,), program_ids=[history.BINJIANG])
+
+
+async def _rotate(
+    db: Database, role: str, names: tuple[str, ...], program_ids: list[str] | None = None
+) -> tuple[str, list[str]]:
     from app.auth import service as auth_service
     from app.ops.csv_io import OPERATOR
 
@@ -292,8 +329,8 @@ async def rotate_demo_operator_key(db: Database) -> tuple[str, list[str]]:
                 await session.scalars(
                     select(ApiKey.id)
                     .where(
-                        ApiKey.role == "operator",
-                        ApiKey.name.in_(DEMO_KEY_NAMES),
+                        ApiKey.role == role,
+                        ApiKey.name.in_(names),
                         ApiKey.revoked_at.is_(None),
                     )
                     .order_by(ApiKey.id.desc())
@@ -302,7 +339,7 @@ async def rotate_demo_operator_key(db: Database) -> tuple[str, list[str]]:
             for key_id in earlier:
                 await auth_service.revoke_key(session, OPERATOR, key_id)
             _, secret = await auth_service.issue_key(
-                session, role="operator", name=DEMO_KEY_NAMES[0]
+                session, role=role, name=names[0], program_ids=program_ids
             )
             await session.commit()
             return secret, earlier
