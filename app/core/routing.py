@@ -10,7 +10,9 @@ reads a JSON body; a request is checked against that before anything else runs:
   like an unknown body field; so is a parameter that takes one value given twice (FastAPI
   kept the last one silently); a repeatable one (a `list[...]` parameter) ORs its values;
 - a body under a `Content-Type` other than JSON (`application/json`, `…+json`), or a
-  body with no `Content-Type` at all: 415.
+  body with no `Content-Type` at all: 415; for an upload (a route that takes a file),
+  the same unless the body is `multipart/form-data` (FastAPI answered a JSON body with
+  a 422 about a missing field `file`).
 
 A route that takes a key checks it first, as on any other request: a missing or unknown
 key is a 401 whatever else is wrong. A request without a query string costs one
@@ -32,6 +34,7 @@ from app.core.errors import AppError, Unprocessable
 from app.core.security import bearer, get_optional_principal, get_principal
 
 JSON_MEDIA_TYPE = "application/json"
+MULTIPART_MEDIA_TYPE = "multipart/form-data"
 
 
 class UnsupportedMediaType(AppError):
@@ -92,6 +95,10 @@ def is_json(content_type: str) -> bool:
     )
 
 
+def is_multipart(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == MULTIPART_MEDIA_TYPE
+
+
 def _query_fields(dependant: Dependant) -> Iterator[ModelField]:
     """The query parameters of a dependant and of every dependency below it."""
     yield from dependant.query_params
@@ -122,6 +129,10 @@ class ContractRoute(APIRoute):
         query = QueryContract.of(self)
         takes_json = self.body_field is not None and not isinstance(
             self.body_field.field_info, params.Form
+        )
+        # A body with a file in it (params.File is a kind of params.Form) is multipart.
+        takes_file = self.body_field is not None and isinstance(
+            self.body_field.field_info, params.File
         )
 
         authenticate = _authentication(self.dependant)
@@ -157,6 +168,18 @@ class ContractRoute(APIRoute):
                         UnsupportedMediaType(
                             f"this operation reads {JSON_MEDIA_TYPE}, not {media_type}; "
                             f"send the body as JSON with Content-Type: {JSON_MEDIA_TYPE}"
+                        ),
+                    )
+            elif takes_file:
+                content_type = request.headers.get("content-type")
+                if content_type is None or not is_multipart(content_type):
+                    media_type = (content_type or "").partition(";")[0].strip()
+                    await refuse(
+                        request,
+                        UnsupportedMediaType(
+                            f"this operation reads {MULTIPART_MEDIA_TYPE}, not "
+                            f"{media_type or 'a body without a Content-Type'}; send the file "
+                            f"as {MULTIPART_MEDIA_TYPE} (curl -F file=@name.pdf)"
                         ),
                     )
             return await handler(request)

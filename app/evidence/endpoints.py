@@ -19,7 +19,11 @@ router = APIRouter(route_class=ContractRoute, prefix="/v1/evidence", tags=["evid
     response_model=EvidenceOut,
     status_code=status.HTTP_201_CREATED,
     responses={
-        **problems(401, 403, 413, 422),
+        **problems(401, 403, 413, 415, 422),
+        415: {
+            **problems(415)[415],
+            "description": "The body is not multipart/form-data (one file in the field `file`)",
+        },
         200: {"model": EvidenceOut, "description": "The same bytes, uploaded before"},
     },
 )

@@ -257,6 +257,16 @@ async def test_returned_changed_and_resubmitted(client: AsyncClient) -> None:
     assert again.status_code == 409
     events = await client.get(f"/v1/voucher-claims/{claim['id']}/events", headers=office["headers"])
     assert [e["kind"] for e in events.json()] == ["submitted", "returned", "resubmitted"]
+    # The edit is in the chain as the documents the resubmission put before the office
+    # (claims.md names no event of its own for a PATCH of a returned claim).
+    submitted, _, resubmission = events.json()
+    assert [d["kind"] for d in submitted["data"]["documents"]] == ["contract"]
+    chained = resubmission["data"]["documents"]
+    assert [(d["kind"], d["evidence_id"]) for d in chained] == [
+        (d["kind"], d["evidence_id"]) for d in documents
+    ]
+    assert chained == body["documents"]
+    assert all(len(d["evidence_sha256"]) == 64 for d in chained)
 
 
 async def test_dual_review_needs_two_different_reviewer_keys(client: AsyncClient) -> None:

@@ -82,3 +82,33 @@ async def test_only_the_owner_the_operator_and_a_citing_reviewer_read_it(
         assert got.status_code == status
     refused = await upload(client, office["headers"])
     assert refused.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"file": "JVBERi0xLjQ="}', "application/json"),
+        (PDF, "application/pdf"),
+        (PDF, "application/octet-stream"),
+        (b"file=abc", "application/x-www-form-urlencoded"),
+        (PDF, None),
+    ],
+)
+async def test_a_body_that_is_not_multipart_is_415_naming_multipart(
+    client: AsyncClient, db: Database, body: bytes, content_type: str | None
+) -> None:
+    _, _, enterprise = await hz_market(client)
+    headers = bearer(enterprise["api_key"])
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    before = await snapshot(db)
+    resp = await client.post("/v1/evidence", content=body, headers=headers)
+    assert resp.status_code == 415, resp.text
+    assert resp.headers["content-type"].startswith("application/problem+json")
+    assert "multipart/form-data" in resp.json()["detail"]
+    assert changed_tables(before, await snapshot(db)) == []
+    # Without a key it is a 401 first, as on any request.
+    anonymous = await client.post(
+        "/v1/evidence", content=body, headers={"Content-Type": content_type or "text/plain"}
+    )
+    assert anonymous.status_code == 401
