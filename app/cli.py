@@ -493,7 +493,7 @@ def claims_report(
                     out = sys.stdout.buffer if export == "-" else open(export, "wb")
                     try:
                         async for chunk in reports.csv_stream(
-                            reports.export_rows(session, operator, program_id, year)
+                            reports.export_pages(session, operator, program_id, year)
                         ):
                             out.write(chunk)
                     finally:

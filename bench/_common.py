@@ -218,9 +218,11 @@ def start_server(
     log_dir: str | None = None,
     app: str = "app.main:app",
     uvicorn_args: Sequence[str] = (),
+    root: Path = ROOT,
 ) -> Server:
     """`uvicorn app.main:app` (or another `app`) on a free 127.0.0.1 port, ready when
-    /readyz answers."""
+    /readyz answers; `root` is the checkout whose app it serves (another commit's, for a
+    paired measurement)."""
     port = free_port()
     args = [
         PYTHON,
@@ -242,7 +244,7 @@ def start_server(
     log = log_path.open("wb")
     process = subprocess.Popen(
         args,
-        cwd=ROOT,
+        cwd=root,
         env={
             **os.environ,
             "DATABASE_URL": database_url,

@@ -129,21 +129,15 @@ async def export_voucher_claims(
     reports.may_report(principal, program_id)
     filename = f"claims-{program_id}-{year}.{format.value}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if format is ExportFormat.xlsx:
-        spool = await reports.xlsx_file(reports.export_rows(session, principal, program_id, year))
-        return StreamingResponse(
-            reports.file_chunks(spool), media_type=EXPORT_TYPES[format], headers=headers
-        )
     # Refused now (404) rather than mid-stream: the program must exist.
     await reports.program_or_404(session, program_id)
     db = get_db(request)
+    encode = reports.xlsx_stream if format is ExportFormat.xlsx else reports.csv_stream
 
     async def rows() -> AsyncIterator[bytes]:
         # The request's session ends with the endpoint: the stream reads in its own.
         async with db.read_sessionmaker() as own:
-            async for chunk in reports.csv_stream(
-                reports.export_rows(own, principal, program_id, year)
-            ):
+            async for chunk in encode(reports.export_pages(own, principal, program_id, year)):
                 yield chunk
 
     return StreamingResponse(rows(), media_type=EXPORT_TYPES[format], headers=headers)

@@ -1,25 +1,25 @@
 """A program's year of claims: the export (one row per claimed order part) and the
 report (budget to payment, by district, origin, payer and enterprise).
 
-The export reads the claims in pages of `PAGE` and yields rows as it goes, so a year
-of claims is written in bounded memory (CSV streamed; XLSX in openpyxl's write-only
-mode, to a temporary file that is then streamed).
+The export reads the claims in pages of `PAGE` and yields them as it goes, so a year
+of claims is written in bounded memory: CSV a chunk a page, XLSX zipped as it is
+written (`app.core.xlsx`), both streamed from the first page.
 """
 
 import csv
 import io
-import tempfile
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from openpyxl import Workbook
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.claims import chain
 from app.claims.service import LIVE_STATUSES
+from app.core import xlsx
 from app.core.errors import Forbidden, NotFound
 from app.core.money import ZERO, format_money
 from app.core.security import Principal
@@ -83,17 +83,25 @@ async def program_or_404(session: AsyncSession, program_id: str) -> SubsidyProgr
     return row
 
 
-async def export_rows(
+async def export_pages(
     session: AsyncSession, principal: Principal, program_id: str, year: int
-) -> AsyncIterator[list[str]]:
-    """The export's rows (after `COLUMNS`), claim by claim, part by part."""
+) -> AsyncIterator[list[list[str]]]:
+    """The export's rows (after `COLUMNS`), a page of claims at a time, claim by claim,
+    part by part."""
     may_report(principal, program_id)
     await program_or_404(session, program_id)
     after = ""
     while True:
-        claims = list(
-            await session.scalars(
-                select(VoucherClaim)
+        claims = (
+            await session.execute(
+                select(
+                    VoucherClaim.id,
+                    VoucherClaim.status,
+                    VoucherClaim.program_id,
+                    VoucherClaim.year,
+                    VoucherClaim.enterprise_id,
+                    VoucherClaim.documents,
+                )
                 .where(
                     VoucherClaim.program_id == program_id,
                     VoucherClaim.year == year,
@@ -102,23 +110,62 @@ async def export_rows(
                 .order_by(VoucherClaim.id)
                 .limit(PAGE)
             )
-        )
+        ).all()
         if not claims:
             return
         after = claims[-1].id
-        for row in await _page_rows(session, claims):
+        yield await _page_rows(session, claims)
+
+
+async def export_rows(
+    session: AsyncSession, principal: Principal, program_id: str, year: int
+) -> AsyncIterator[list[str]]:
+    """The export's rows one by one (`export_pages`)."""
+    async for page in export_pages(session, principal, program_id, year):
+        for row in page:
             yield row
-        # The page's objects are done with: the session keeps no year of claims.
-        session.expunge_all()
 
 
-async def _page_rows(session: AsyncSession, claims: list[VoucherClaim]) -> list[list[str]]:
+@dataclass(frozen=True)
+class _Documents:
+    """A claim's documents of one order, as the export's two columns show them."""
+
+    numbers: str
+    sha256: str
+
+
+def _documents_by_order(documents: list[dict[str, Any]]) -> dict[str, _Documents]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for document in documents:
+        grouped[document.get("order_id", "")].append(document)
+    return {
+        order_id: _Documents(
+            " ".join(f"{d['kind']}:{d.get('number') or d.get('reference')}" for d in found),
+            " ".join(d.get("evidence_sha256", "") for d in found),
+        )
+        for order_id, found in grouped.items()
+    }
+
+
+async def _page_rows(session: AsyncSession, claims: Sequence[Row[Any]]) -> list[list[str]]:
+    """The rows of a page of claims: a few queries of the columns shown, whatever the
+    page's size (no ORM objects: a year of claims is 100,000 parts)."""
     ids = [c.id for c in claims]
     parts = (
         await session.execute(
             select(
-                ClaimPart,
-                OrderPart,
+                ClaimPart.claim_id,
+                ClaimPart.order_id,
+                ClaimPart.part_id,
+                ClaimPart.settled_subsidy,
+                ClaimPart.approved_amount,
+                ClaimPart.disbursed_amount,
+                OrderPart.cards,
+                OrderPart.start,
+                OrderPart.end,
+                OrderPart.gross_amount,
+                OrderPart.executed_amount,
+                OrderPart.rate,
                 Offer.accelerator_id,
                 Accelerator.vendor,
                 Accelerator.model,
@@ -136,41 +183,75 @@ async def _page_rows(session: AsyncSession, claims: list[VoucherClaim]) -> list[
         )
     ).all()
     enterprises = {
-        e.id: e
-        for e in await session.scalars(
-            select(Enterprise).where(Enterprise.id.in_({c.enterprise_id for c in claims}))
+        row.id: row
+        for row in await session.execute(
+            select(
+                Enterprise.id,
+                Enterprise.name,
+                Enterprise.unified_social_credit_code,
+                Enterprise.region_code,
+            ).where(Enterprise.id.in_({c.enterprise_id for c in claims}))
         )
     }
     lists: dict[str, list[str]] = defaultdict(list)
     for provider_id, list_id in await session.execute(
         select(Listing.provider_id, Listing.list_id)
         .where(
-            Listing.provider_id.in_({p[8] for p in parts}),
+            Listing.provider_id.in_({p[18] for p in parts}),
             Listing.ended_at.is_(None),
         )
         .order_by(Listing.list_id)
     ):
         lists[provider_id].append(list_id)
     decisions: dict[str, list[str]] = defaultdict(list)
-    for review in await session.scalars(
-        select(ClaimReview).where(ClaimReview.claim_id.in_(ids)).order_by(ClaimReview.at)
-    ):
-        amount = f" {format_money(review.approved_amount)}" if review.approved_amount else ""
-        decisions[review.claim_id].append(
-            f"{review.decision}{amount} by {review.reviewer_key_id} ({review.reviewer_role}) "
-            f"at {review.at.isoformat()}"
+    for claim_id, decision, approved, key_id, role, at in await session.execute(
+        select(
+            ClaimReview.claim_id,
+            ClaimReview.decision,
+            ClaimReview.approved_amount,
+            ClaimReview.reviewer_key_id,
+            ClaimReview.reviewer_role,
+            ClaimReview.at,
         )
+        .where(ClaimReview.claim_id.in_(ids))
+        .order_by(ClaimReview.at)
+    ):
+        amount = f" {format_money(approved)}" if approved else ""
+        decisions[claim_id].append(f"{decision}{amount} by {key_id} ({role}) at {at.isoformat()}")
     hashes = await chain.latest_hashes(session, ids)
     by_id = {c.id: c for c in claims}
+    documents = {c.id: _documents_by_order(c.documents) for c in claims}
+    shown = {claim_id: "; ".join(found) for claim_id, found in decisions.items()}
+    provider_lists = {pid: " ".join(found) for pid, found in lists.items()}
+    none = _Documents("", "")
     rows = []
-    for claim_part, part, accelerator_id, vendor, model, domestic, name, code, pid in parts:
-        claim = by_id[claim_part.claim_id]
+    for (
+        claim_id,
+        order_id,
+        part_id,
+        settled,
+        approved,
+        disbursed,
+        cards,
+        start,
+        end,
+        gross,
+        executed,
+        rate,
+        accelerator_id,
+        vendor,
+        model,
+        domestic,
+        name,
+        code,
+        pid,
+    ) in parts:
+        claim = by_id[claim_id]
         enterprise = enterprises[claim.enterprise_id]
-        documents = [d for d in claim.documents if d.get("order_id") == claim_part.order_id]
-        hours = int((part.end - part.start).total_seconds() // 3600)
+        docs = documents[claim_id].get(order_id, none)
         rows.append(
             [
-                claim.id,
+                claim_id,
                 claim.status,
                 claim.program_id,
                 str(claim.year),
@@ -179,63 +260,49 @@ async def _page_rows(session: AsyncSession, claims: list[VoucherClaim]) -> list[
                 enterprise.region_code,
                 name,
                 code,
-                " ".join(lists.get(pid, [])),
-                claim_part.order_id,
-                claim_part.part_id,
+                provider_lists.get(pid, ""),
+                order_id,
+                part_id,
                 f"{vendor} {model} ({accelerator_id})",
                 "yes" if domestic else "no",
-                str(part.cards),
-                str(hours),
-                part.start.isoformat(),
-                part.end.isoformat(),
-                format_money(part.gross_amount),
-                format_money(part.executed_amount or ZERO),
-                part.rate,
-                format_money(claim_part.settled_subsidy),
-                format_money(claim_part.approved_amount or ZERO),
-                format_money(claim_part.disbursed_amount),
-                "; ".join(decisions.get(claim.id, [])),
-                " ".join(f"{d['kind']}:{d.get('number') or d.get('reference')}" for d in documents),
-                " ".join(d.get("evidence_sha256", "") for d in documents),
-                hashes.get(claim.id, ""),
+                str(cards),
+                str(int((end - start).total_seconds() // 3600)),
+                start.isoformat(),
+                end.isoformat(),
+                format_money(gross),
+                format_money(executed or ZERO),
+                rate,
+                format_money(settled),
+                format_money(approved or ZERO),
+                format_money(disbursed),
+                shown.get(claim_id, ""),
+                docs.numbers,
+                docs.sha256,
+                hashes.get(claim_id, ""),
             ]
         )
     return rows
 
 
-def _csv_line(row: list[str] | tuple[str, ...]) -> bytes:
+async def csv_stream(pages: AsyncIterator[list[list[str]]]) -> AsyncIterator[bytes]:
+    """UTF-8 with a BOM, so that Excel reads the Chinese names right; a chunk a page
+    (a few MB), not a chunk a row: each chunk costs a pass through the ASGI stack."""
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\r\n").writerow(row)
-    return buffer.getvalue().encode("utf-8")
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    yield b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
+    async for page in pages:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows(page)
+        yield buffer.getvalue().encode("utf-8")
 
 
-async def csv_stream(rows: AsyncIterator[list[str]]) -> AsyncIterator[bytes]:
-    """UTF-8 with a BOM, so that Excel reads the Chinese names right."""
-    yield b"\xef\xbb\xbf" + _csv_line(COLUMNS)
-    async for row in rows:
-        yield _csv_line(row)
-
-
-async def xlsx_file(rows: AsyncIterator[list[str]]) -> Any:
-    """A real workbook, written row by row in openpyxl's write-only mode to a temporary
-    file (returned at its start, for streaming)."""
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("claims")
-    sheet.append(list(COLUMNS))
-    async for row in rows:
-        sheet.append(row)
-    spool = tempfile.TemporaryFile()
-    workbook.save(spool)
-    spool.seek(0)
-    return spool
-
-
-def file_chunks(spool: Any, size: int = 1 << 16) -> Iterator[bytes]:
-    try:
-        while chunk := spool.read(size):
-            yield chunk
-    finally:
-        spool.close()
+async def xlsx_stream(pages: AsyncIterator[list[list[str]]]) -> AsyncIterator[bytes]:
+    """A real workbook (one sheet, `claims`), streamed as it is zipped: the sheet's XML
+    is written a page at a time (`app.core.xlsx`)."""
+    async for chunk in xlsx.stream("claims", COLUMNS, pages):
+        yield chunk
 
 
 # --------------------------------------------------------------------------- the report
