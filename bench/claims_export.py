@@ -563,7 +563,8 @@ def export_once(client: httpx.Client, server: Any, fmt: str, year: int) -> dict[
     if body is not None:
         with zipfile.ZipFile(io.BytesIO(bytes(body))) as book:
             sheet = next(n for n in book.namelist() if n.startswith("xl/worksheets/"))
-            rows = book.read(sheet).count(b"<row ")
+            xml = book.read(sheet)
+            rows = xml.count(b"<row>") + xml.count(b"<row ")
     return {
         "seconds": elapsed,
         "first_byte": first_byte or elapsed,

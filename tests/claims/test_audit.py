@@ -7,10 +7,11 @@ import io
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from httpx import AsyncClient
 from openpyxl import load_workbook
 
-from app.claims import chain
+from app.claims import chain, reports
 from app.claims.reports import COLUMNS
 from app.core.db import Database
 from app.core.money import round_down
@@ -145,3 +146,33 @@ async def test_the_report_adds_up_and_is_the_office_s(client: AsyncClient) -> No
         headers=bearer(enterprise["api_key"]),
     )
     assert export.status_code == 403
+
+
+async def test_the_export_is_the_same_a_claim_a_page(
+    client: AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await a_year_of_claims(client)
+    params = {"program_id": PROGRAM, "year": today_shanghai().year}
+    whole = {
+        fmt: await client.get(
+            "/v1/voucher-claims/export", params={**params, "format": fmt}, headers=OPERATOR
+        )
+        for fmt in ("csv", "xlsx")
+    }
+    monkeypatch.setattr(reports, "PAGE", 1)
+    paged = await client.get("/v1/voucher-claims/export", params=params, headers=OPERATOR)
+    assert paged.content == whole["csv"].content
+    assert paged.content.count(b"\r\n") == 1 + 5  # the header and one row per claimed part
+    book = await client.get(
+        "/v1/voucher-claims/export", params={**params, "format": "xlsx"}, headers=OPERATOR
+    )
+    assert book.headers["content-type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+
+    def cells(content: bytes) -> list[list[Any]]:
+        sheet = load_workbook(io.BytesIO(content), read_only=True)["claims"]
+        return [list(r) for r in sheet.iter_rows(values_only=True)]
+
+    assert cells(book.content) == cells(whole["xlsx"].content)
+    assert len(cells(book.content)) == 6
