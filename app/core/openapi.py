@@ -240,12 +240,34 @@ def finish_document(document: dict[str, Any]) -> dict[str, Any]:
                     response["description"] = problems(422)[422]["description"]
         operation["responses"] = dict(sorted(responses.items()))
     schemas = document.get("components", {}).get("schemas", {})
+    _mark_uploads_binary(document, schemas)
     for name in FASTAPI_VALIDATION_SCHEMAS:
         schemas.pop(name, None)
     for schema in schemas.values():
         for example in schema.get("examples", []):
             _restore_nulls(example, schema, schemas)
     return document
+
+
+def _mark_uploads_binary(document: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A file field of a multipart body says `format: binary` too. FastAPI writes it
+    the OpenAPI 3.1 way alone (`contentMediaType: application/octet-stream`), which
+    generators such as openapi-python-client read as text: the SDK sent the file as a
+    text field with no file name, and the upload was refused."""
+    for operation in _operations(document):
+        media = operation.get("requestBody", {}).get("content", {}).get("multipart/form-data")
+        if not isinstance(media, dict):
+            continue
+        schema = media.get("schema", {})
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/components/schemas/"):
+            schema = schemas.get(ref.rsplit("/", 1)[1], {})
+        for field in schema.get("properties", {}).values():
+            if (
+                field.get("type") == "string"
+                and field.get("contentMediaType") == "application/octet-stream"
+            ):
+                field.setdefault("format", "binary")
 
 
 def install_openapi(app: FastAPI) -> None:

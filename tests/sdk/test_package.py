@@ -328,3 +328,39 @@ async def test_the_async_client_retries_raises_and_walks_pages(cm: Any) -> None:
         with pytest.raises(cm.NotFound) as caught:
             await api.orders.get("ord_missing")
     assert caught.value.detail == "no such order"
+
+
+def test_an_evidence_file_is_sent_as_a_multipart_file_part(cm: Any) -> None:
+    import io
+
+    from computematch_client.models import BodyUploadEvidence
+    from computematch_client.types import File
+
+    seen: list[httpx.Request] = []
+    content = b"%PDF-1.4\n%%EOF\n"
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            201,
+            json={
+                "id": "evd_1",
+                "sha256": "0" * 64,
+                "media_type": "application/pdf",
+                "size_bytes": len(content),
+                "filename": "合同.pdf",
+                "uploaded_at": "2026-12-05T00:00:00Z",
+            },
+        )
+
+    upload = File(payload=io.BytesIO(content), file_name="合同.pdf", mime_type="application/pdf")
+    with client(cm, answer) as api:
+        out = api.evidence.create(body=BodyUploadEvidence(file=upload))
+    assert out.id == "evd_1"
+    request = seen[0]
+    assert request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    body = request.read()
+    # A file part: its name, file name and media type, and the bytes as they are.
+    assert b'name="file"; filename="' in body
+    assert b"Content-Type: application/pdf" in body
+    assert content in body
