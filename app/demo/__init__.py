@@ -262,25 +262,24 @@ async def load_demo_market(
                 )
             request_rows = _open_requests(rng, enterprise_rows, now)
             past = history.registry(now, seed)
-            provider_rows += past.providers
-            listing_rows += past.listings
-            offer_rows += past.offers
-            await session.execute(insert(Provider), provider_rows)
-            await session.execute(insert(Listing), listing_rows)
-            for i in range(0, len(offer_rows), 2000):
-                await session.execute(insert(Offer), offer_rows[i : i + 2000])
+            await session.execute(insert(Provider), provider_rows + past.providers)
+            await session.execute(insert(Listing), listing_rows + past.listings)
+            every_offer = offer_rows + past.offers
+            for i in range(0, len(every_offer), 2000):
+                await session.execute(insert(Offer), every_offer[i : i + 2000])
             await session.execute(insert(Enterprise), enterprise_rows + past.enterprises)
             await session.execute(insert(ComputeRequest), request_rows)
             await session.commit()
         counts = await history.write_past(db, settings or get_settings(), past, now, seed)
         return (
             f"demo market: {len(provider_rows)} providers, {len(listing_rows)} listings, "
-            f"{len(offer_rows)} offers, {len(enterprise_rows) + len(past.enterprises)} "
-            f"enterprises, {len(request_rows)} open compute requests (first: "
-            f"{request_rows[0]['id']}, see its matches at "
-            f"/v1/compute-requests/{request_rows[0]['id']}/matches); its past year: "
-            f"{counts.orders} orders ({counts.completed} settled), {counts.claims} voucher "
-            "claims (binjiang-compute-2025, hz-city-compute-2024)"
+            f"{len(offer_rows)} offers, {len(enterprise_rows)} enterprises, "
+            f"{len(request_rows)} open compute requests (first: {request_rows[0]['id']}, "
+            f"see its matches at /v1/compute-requests/{request_rows[0]['id']}/matches); "
+            f"its past year: {len(past.providers)} computing centres and "
+            f"{len(past.enterprises)} enterprises, {counts.orders} orders "
+            f"({counts.completed} settled), {counts.claims} voucher claims "
+            "(binjiang-compute-2025, hz-city-compute-2024)"
         )
     finally:
         await db.dispose()
