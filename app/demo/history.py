@@ -245,6 +245,8 @@ class Counts:
 
 
 class Past:
+    """The actors of the past (their keys), its timeline and what it wrote."""
+
     def __init__(
         self, db: Database, settings: Settings, reg: Registry, now: datetime, seed: int
     ) -> None:
@@ -256,7 +258,7 @@ class Past:
         self.keys: dict[str, Principal] = {}
         self.reviewers: dict[str, list[Principal]] = {}
         self.counts = Counts()
-        self.documents = itertools.count(1)
+        self.serial = itertools.count(1)  # numbers the documents
 
     async def make_keys(self) -> None:
         """A key for each actor of the past, its secret not kept (as if lost): the
@@ -368,7 +370,7 @@ class Past:
         principal = self.keys[claim.enterprise]
         out: list[DocumentIn] = []
         for order in claim.orders:
-            n = next(self.documents)
+            n = next(self.serial)
             on = order.end.astimezone(SHANGHAI).date()
             executed = order.executed_amount or order.gross_amount
             paid = round_down(executed * Decimal("0.8")) if short_payment else executed
