@@ -154,29 +154,6 @@ def _view(row: SubsidyProgram) -> ProgramView:
     )
 
 
-async def daily_use(
-    session: AsyncSession, year: int, program_ids: Sequence[str]
-) -> dict[str, dict[date, Decimal]]:
-    """program id -> day (Asia/Shanghai, of the entry's writing) -> reserve − release."""
-    if not program_ids:
-        return {}
-    day = local_day(session, LedgerEntry.created_at)
-    signed = case(
-        (LedgerEntry.kind == "reserve", LedgerEntry.amount),
-        (LedgerEntry.kind == "release", -LedgerEntry.amount),
-        else_=0,
-    )
-    rows = await session.execute(
-        select(LedgerEntry.program_id, day, money_sum(signed))
-        .where(LedgerEntry.year == year, LedgerEntry.program_id.in_(list(program_ids)))
-        .group_by(LedgerEntry.program_id, day)
-    )
-    out: dict[str, dict[date, Decimal]] = defaultdict(dict)
-    for program_id, on, amount in rows:
-        out[program_id][_as_date(on)] = amount or ZERO
-    return out
-
-
 def burn(year: int, days: dict[date, Decimal], budget: Decimal | None, today: date) -> Burn:
     """The weekly cumulative use and its straight-line projection (pure: tested alone)."""
     first = date(year, 1, 1)
@@ -298,6 +275,44 @@ async def ledger_state(
     return {program_id: int(n) for program_id, n in rows}
 
 
+async def _sum_ledgers(
+    session: AsyncSession, year: int, program_ids: Sequence[str]
+) -> dict[str, LedgerFigures]:
+    """The programs' LedgerFigures, summed from their entries in one read: per program,
+    day (Asia/Shanghai, of the entry's writing) and kind (a claim's apart, as the
+    ledger folds them)."""
+    day = local_day(session, LedgerEntry.created_at)
+    rows = await session.execute(
+        select(LedgerEntry.program_id, day, ledger.FOLDED_KIND, money_sum(LedgerEntry.amount))
+        .where(LedgerEntry.year == year, LedgerEntry.program_id.in_(list(program_ids)))
+        .group_by(LedgerEntry.program_id, day, ledger.FOLDED_KIND)
+    )
+    by_kind: list[tuple[str, str, Decimal | None]] = []
+    days: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    claims: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for program_id, on, folded, amount in rows:
+        amount = amount or ZERO
+        by_kind.append((program_id, folded, amount))
+        kind = folded.removeprefix("claim_")
+        # The burn: reserve − release, a claim's releases too (as budget_usage moves).
+        signed = amount if kind == "reserve" else -amount if kind == "release" else None
+        if signed is not None:
+            when = _as_date(on)
+            days[program_id][when] = days[program_id].get(when, ZERO) + signed
+        elif kind in ("approve", "disburse"):
+            claims[(program_id, kind)] += amount
+    balances = ledger.fold(by_kind)
+    return {
+        program_id: LedgerFigures(
+            balances.get(program_id, ledger.Balance()),
+            days.get(program_id, {}),
+            claims[(program_id, "approve")],
+            claims[(program_id, "disburse")],
+        )
+        for program_id in program_ids
+    }
+
+
 async def ledger_figures(
     session: AsyncSession, year: int, program_ids: Sequence[str], state: dict[str, int]
 ) -> dict[str, LedgerFigures]:
@@ -314,35 +329,10 @@ async def ledger_figures(
         else:
             out[program_id] = kept
     if stale:
-        balances = await ledger.program_balances(session, year, stale)
-        days = await daily_use(session, year, stale)
-        paid = await _approved_and_paid(session, year, stale)
-        for program_id in stale:
-            figures = LedgerFigures(
-                balances.get(program_id, ledger.Balance()),
-                days.get(program_id, {}),
-                paid.get((program_id, "approve"), ZERO),
-                paid.get((program_id, "disburse"), ZERO),
-            )
+        for program_id, figures in (await _sum_ledgers(session, year, stale)).items():
             cache.put((program_id, year), state.get(program_id, 0), figures)
             out[program_id] = figures
     return out
-
-
-async def _approved_and_paid(
-    session: AsyncSession, year: int, program_ids: Sequence[str]
-) -> dict[tuple[str, str], Decimal]:
-    """Approved and paid per program: the ledger's `approve` and `disburse` entries."""
-    sums = await session.execute(
-        select(LedgerEntry.program_id, LedgerEntry.kind, money_sum(LedgerEntry.amount))
-        .where(
-            LedgerEntry.year == year,
-            LedgerEntry.program_id.in_(list(program_ids)),
-            LedgerEntry.kind.in_(("approve", "disburse")),
-        )
-        .group_by(LedgerEntry.program_id, LedgerEntry.kind)
-    )
-    return {(p, k): a or ZERO for p, k, a in sums}
 
 
 async def _add_claim_figures(session: AsyncSession, views: list[ProgramView], year: int) -> None:

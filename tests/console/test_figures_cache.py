@@ -2,15 +2,19 @@
 sums read afresh after every kind of write: an order placed, one cancelled, one
 settled, a claim approved and paid, an enterprise renamed."""
 
+from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from httpx import AsyncClient
+from sqlalchemy import case, select
 
 from app.console import service
 from app.core.money import ZERO
 from app.core.timeutil import today_shanghai
 from app.ledger import service as ledger
+from app.models import LedgerEntry
 from tests.claims.helpers import (
     PROGRAM,
     documents_for,
@@ -22,6 +26,43 @@ from tests.claims.helpers import (
 from tests.factories import OPERATOR, bearer, create_request
 
 PROGRAMS = [PROGRAM, "binjiang-compute-2025"]
+
+
+async def daily_use(
+    session: Any, year: int, program_ids: list[str]
+) -> dict[str, dict[date, Decimal]]:
+    """program id -> day (Asia/Shanghai, of the entry's writing) -> reserve − release,
+    summed on its own (not as the console sums it)."""
+    day = service.local_day(session, LedgerEntry.created_at)
+    signed = case(
+        (LedgerEntry.kind == "reserve", LedgerEntry.amount),
+        (LedgerEntry.kind == "release", -LedgerEntry.amount),
+        else_=0,
+    )
+    rows = await session.execute(
+        select(LedgerEntry.program_id, day, service.money_sum(signed))
+        .where(LedgerEntry.year == year, LedgerEntry.program_id.in_(program_ids))
+        .group_by(LedgerEntry.program_id, day)
+    )
+    out: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    for program_id, on, amount in rows:
+        out[program_id][date.fromisoformat(str(on)[:10])] = amount or ZERO
+    return out
+
+
+async def approved_and_paid(
+    session: Any, year: int, program_ids: list[str]
+) -> dict[tuple[str, str], Decimal]:
+    sums = await session.execute(
+        select(LedgerEntry.program_id, LedgerEntry.kind, service.money_sum(LedgerEntry.amount))
+        .where(
+            LedgerEntry.year == year,
+            LedgerEntry.program_id.in_(program_ids),
+            LedgerEntry.kind.in_(("approve", "disburse")),
+        )
+        .group_by(LedgerEntry.program_id, LedgerEntry.kind)
+    )
+    return {(p, k): a or ZERO for p, k, a in sums}
 
 
 async def kept_and_truth(db: Any) -> tuple[Any, Any]:
@@ -37,8 +78,8 @@ async def kept_and_truth(db: Any) -> tuple[Any, Any]:
         )
     async with db.sessionmaker() as session:
         balances = await ledger.program_balances(session, year, PROGRAMS)
-        days = await service.daily_use(session, year, PROGRAMS)
-        paid = await service._approved_and_paid(session, year, PROGRAMS)
+        days = await daily_use(session, year, PROGRAMS)
+        paid = await approved_and_paid(session, year, PROGRAMS)
         truth = (
             {
                 p: service.LedgerFigures(
