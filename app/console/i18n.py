@@ -183,10 +183,12 @@ def text(lang: Lang, key: str, **values: str) -> str:
     return words.format(**values) if values else words
 
 
-def money(value: Decimal | None) -> str:
-    """¥1,234.50 (a negative amount as -¥1,234.50); an absent amount as a dash."""
-    if value is None:
+def money(value: Decimal | str | None) -> str:
+    """¥1,234.50 (a negative amount as -¥1,234.50); an absent amount as a dash. A
+    document's amount arrives as its JSON text."""
+    if value is None or value == "":
         return "—"
+    value = Decimal(value)
     sign = "-" if value < 0 else ""
     return f"{sign}¥{abs(value):,.2f}"
 
