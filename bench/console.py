@@ -14,7 +14,6 @@ in turn.
 
 import argparse
 import asyncio
-import importlib.util
 import random
 import re
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -280,52 +279,6 @@ async def sample_ids(url: str) -> tuple[str, str]:
     return str(offer_id), claim_id or ""
 
 
-PRICES_PAID_MIGRATION = (
-    Path(__file__).resolve().parents[1] / "migrations/versions/20261205_0010_price_index.py"
-)
-
-
-async def prices_paid_trigger(db: Database, *, enabled: bool) -> None:
-    """On PostgreSQL, the order parts' day-totals trigger (migration 0010) off while the
-    year is bulk-loaded: deferred to the commit, it ran once per part of the 110,000
-    inserted in one transaction, each looking up its order's other parts in a table
-    without statistics (autovacuum is off here): the load's COMMIT had not ended after
-    ten minutes. `recount_prices_paid` counts them afresh after."""
-    if db.engine.dialect.name == "sqlite":
-        return
-    async with db.engine.begin() as conn:
-        await conn.execute(
-            text(
-                f"ALTER TABLE order_parts {'ENABLE' if enabled else 'DISABLE'} "
-                "TRIGGER order_parts_move_prices_paid"
-            )
-        )
-
-
-async def recount_prices_paid(url: str) -> None:
-    """The day totals counted afresh by the migration's own backfill, once the orders'
-    placing times are spread over the year (the trigger counted each order on the day
-    it was inserted, today), then the trigger on again."""
-    spec = importlib.util.spec_from_file_location("price_index_migration", PRICES_PAID_MIGRATION)
-    assert spec is not None
-    assert spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    db = Database(url)
-    try:
-        backfill = (
-            migration.BACKFILL_SQLITE
-            if db.engine.dialect.name == "sqlite"
-            else migration.BACKFILL_POSTGRESQL
-        )
-        async with db.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM prices_paid_daily"))
-            await conn.execute(text(backfill))
-        await prices_paid_trigger(db, enabled=True)
-    finally:
-        await db.dispose()
-
-
 def sign_in(client: httpx.Client) -> None:
     form = client.get("/console/login")
     token = CSRF.search(form.text)
@@ -421,7 +374,6 @@ def main() -> None:
             database = Database(db.url)
             try:
                 started = time.perf_counter()
-                await prices_paid_trigger(database, enabled=False)
                 market = await market_mod.build_registry(
                     database,
                     providers=args.providers,
@@ -434,7 +386,7 @@ def main() -> None:
                 await database.dispose()
             await analyze(db.url)
             spread = await spread_and_settle(db.url, SEED)
-            await recount_prices_paid(db.url)
+            await market_mod.recount_prices_paid(db.url)
             claims = await add_claims(db.url, args.claims, SEED)
             return (
                 f"{orders['live']} live orders (+{orders['cancelled']} cancelled, "
