@@ -6,14 +6,16 @@ the real subsidy engine against the running ledger, so that `python -m app.cli
 check-invariants` holds (no offer overbooked, no cap or budget exceeded).
 """
 
+import importlib.util
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 
 from app.core.db import Database, begin_write, on_session
 from app.core.ids import new_id
@@ -130,6 +132,51 @@ class Market:
 
     def sellable(self) -> list[OfferInfo]:
         return [o for o in self.offers if self.providers[o.provider_id][0] == "listed"]
+
+
+PRICES_PAID_MIGRATION = (
+    Path(__file__).resolve().parents[1] / "migrations/versions/20261205_0010_price_index.py"
+)
+
+
+async def prices_paid_trigger(db: Database, *, enabled: bool) -> None:
+    """On PostgreSQL, the order parts' day-totals trigger (migration 0010) off while the
+    orders are bulk-loaded: deferred to the commit, it ran once per part of the 110,000
+    inserted in one transaction, each looking up its order's other parts by a plan
+    made while the table was empty and without statistics (a scan): the load's COMMIT
+    had not ended after ten minutes. `recount_prices_paid` counts them afresh after."""
+    if db.engine.dialect.name == "sqlite":
+        return
+    async with db.engine.begin() as conn:
+        await conn.execute(
+            text(
+                f"ALTER TABLE order_parts {'ENABLE' if enabled else 'DISABLE'} "
+                "TRIGGER order_parts_move_prices_paid"
+            )
+        )
+
+
+async def recount_prices_paid(url: str) -> None:
+    """The day totals counted afresh by the migration's own backfill (after a bulk load,
+    or once the orders' placing times are moved), then the trigger on again."""
+    spec = importlib.util.spec_from_file_location("price_index_migration", PRICES_PAID_MIGRATION)
+    assert spec is not None
+    assert spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    db = Database(url)
+    try:
+        backfill = (
+            migration.BACKFILL_SQLITE
+            if db.engine.dialect.name == "sqlite"
+            else migration.BACKFILL_POSTGRESQL
+        )
+        async with db.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM prices_paid_daily"))
+            await conn.execute(text(backfill))
+        await prices_paid_trigger(db, enabled=True)
+    finally:
+        await db.dispose()
 
 
 def hour(t: datetime) -> datetime:
@@ -586,8 +633,10 @@ async def add_live_orders(
     await insert_chunked(db, ComputeRequest, rows["requests"])
     await insert_chunked(db, Quote, rows["quotes"])
     await insert_chunked(db, Order, rows["orders"])
+    await prices_paid_trigger(db, enabled=False)
     await insert_chunked(db, OrderPart, rows["parts"])
     await insert_chunked(db, LedgerEntry, rows["ledger"])
+    await recount_prices_paid(str(db.engine.url.render_as_string(hide_password=False)))
     return {
         "live": placed,
         "cancelled": cancelled,

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from app.claims import chain
 from app.claims import service as claims
@@ -31,7 +31,8 @@ from app.models import Enterprise, Order, OrderPart, Provider, VoucherClaim
 
 router = APIRouter(prefix="/console", include_in_schema=False)
 STATUSES = ("submitted", "awaiting_second_review", "returned", "approved", "paid", "rejected")
-QUEUE_LIMIT = 200
+# Claims per page of the queue.
+PAGE = 50
 
 
 @router.get("/claims", response_class=HTMLResponse)
@@ -40,20 +41,35 @@ async def console_claims(
     session: SessionDep,
     status: Annotated[str | None, Query(max_length=32)] = "submitted",
     program_id: Annotated[str | None, Query(max_length=64)] = None,
+    after: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Response:
     user = await auth.current_user(request, session)
     if user is None:
         return to_login(request)
     wanted = status if status in STATUSES else None
     stmt = claims.list_statement(user.principal, status=wanted, program_id=program_id or None)
+    if after:
+        # The next page starts after the last claim of this one (keyset: a claim decided
+        # meanwhile leaves the queue without shifting the pages).
+        anchor = await session.scalar(
+            select(VoucherClaim.submitted_at).where(VoucherClaim.id == after)
+        )
+        if anchor is not None:
+            stmt = stmt.where(
+                or_(
+                    VoucherClaim.submitted_at > anchor,
+                    and_(VoucherClaim.submitted_at == anchor, VoucherClaim.id > after),
+                )
+            )
     # The queue: oldest first, so that nobody waits behind later filings.
-    rows = list(
+    found = list(
         (
             await session.scalars(
-                stmt.order_by(VoucherClaim.submitted_at, VoucherClaim.id).limit(QUEUE_LIMIT)
+                stmt.order_by(VoucherClaim.submitted_at, VoucherClaim.id).limit(PAGE + 1)
             )
         ).all()
     )
+    rows, more = found[:PAGE], len(found) > PAGE
     names = await _enterprise_names(session, {c.enterprise_id for c in rows})
     return render(
         request,
@@ -63,7 +79,9 @@ async def console_claims(
         names=names,
         status=wanted,
         statuses=STATUSES,
-        limit=QUEUE_LIMIT,
+        program_id=program_id or None,
+        first_page=not after,
+        next_after=rows[-1].id if more else None,
     )
 
 

@@ -116,7 +116,8 @@ TEXT: dict[str, tuple[str, str]] = {
     "conditions.purposes": ("用途", "purposes"),
     "claims.title": ("申领审核", "Claims"),
     "claims.none": ("没有符合条件的申领。", "No claim in this list."),
-    "claims.first_n": ("仅显示最早的", "Showing the oldest"),
+    "claims.oldest": ("« 最早的", "« Oldest"),
+    "claims.next": ("下一页 »", "Next page »"),
     "claim": ("申领", "Claim"),
     "claim.amount": ("申领金额", "Claimed"),
     "claim.submitted_at": ("提交时间", "Submitted"),
@@ -182,10 +183,12 @@ def text(lang: Lang, key: str, **values: str) -> str:
     return words.format(**values) if values else words
 
 
-def money(value: Decimal | None) -> str:
-    """¥1,234.50 (a negative amount as -¥1,234.50); an absent amount as a dash."""
-    if value is None:
+def money(value: Decimal | str | None) -> str:
+    """¥1,234.50 (a negative amount as -¥1,234.50); an absent amount as a dash. A
+    document's amount arrives as its JSON text."""
+    if value is None or value == "":
         return "—"
+    value = Decimal(value)
     sign = "-" if value < 0 else ""
     return f"{sign}¥{abs(value):,.2f}"
 

@@ -4,6 +4,7 @@ Sums are done by the database (grouped by program, day, district, origin...), so
 reads a few hundred rows whatever the year's volume.
 """
 
+import weakref
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -153,29 +154,6 @@ def _view(row: SubsidyProgram) -> ProgramView:
     )
 
 
-async def daily_use(
-    session: AsyncSession, year: int, program_ids: Sequence[str]
-) -> dict[str, dict[date, Decimal]]:
-    """program id -> day (Asia/Shanghai, of the entry's writing) -> reserve − release."""
-    if not program_ids:
-        return {}
-    day = local_day(session, LedgerEntry.created_at)
-    signed = case(
-        (LedgerEntry.kind == "reserve", LedgerEntry.amount),
-        (LedgerEntry.kind == "release", -LedgerEntry.amount),
-        else_=0,
-    )
-    rows = await session.execute(
-        select(LedgerEntry.program_id, day, money_sum(signed))
-        .where(LedgerEntry.year == year, LedgerEntry.program_id.in_(list(program_ids)))
-        .group_by(LedgerEntry.program_id, day)
-    )
-    out: dict[str, dict[date, Decimal]] = defaultdict(dict)
-    for program_id, on, amount in rows:
-        out[program_id][_as_date(on)] = amount or ZERO
-    return out
-
-
 def burn(year: int, days: dict[date, Decimal], budget: Decimal | None, today: date) -> Burn:
     """The weekly cumulative use and its straight-line projection (pure: tested alone)."""
     first = date(year, 1, 1)
@@ -219,34 +197,151 @@ async def programs_overview(
     rows = await visible_programs(session, user)
     views = [_view(r) for r in rows]
     ids = [v.id for v in views]
-    balances = await ledger.program_balances(session, year, ids) if ids else {}
-    days = await daily_use(session, year, ids)
+    figures = await ledger_figures(session, year, ids, await ledger_state(session, year, ids))
     for view in views:
-        balance = balances.get(view.id, ledger.Balance())
-        view.reserved, view.settled = balance.reserved, balance.settled
-        view.burn = burn(year, days.get(view.id, {}), view.budget, today)
+        _apply(view, figures.get(view.id, LedgerFigures.empty()), year, today)
     await _add_claim_figures(session, views, year)
     return views
 
 
+def _apply(view: ProgramView, figures: "LedgerFigures", year: int, today: date) -> None:
+    view.reserved, view.settled = figures.balance.reserved, figures.balance.settled
+    view.burn = burn(year, figures.days, view.budget, today)
+    if claims_enabled():
+        view.approved, view.paid = figures.approved, figures.paid
+
+
+# What a page sums over a program's ledger, kept per process ---------------------------
+
+
+@dataclass(frozen=True)
+class LedgerFigures:
+    """Everything the pages sum over one program's ledger entries of one year."""
+
+    balance: ledger.Balance
+    days: dict[date, Decimal]
+    approved: Decimal
+    paid: Decimal
+
+    @classmethod
+    def empty(cls) -> "LedgerFigures":
+        return cls(ledger.Balance(), {}, ZERO, ZERO)
+
+
+class FiguresCache:
+    """Sums over a program's ledger of a year, kept per process and checked against the
+    ledger on every use (as ProgramCache keeps the programs).
+
+    The ledger is append-only: the number of a program's entries of a year changes with
+    every entry written and with nothing else, so it tells whether a sum kept is still
+    the sum. Counting is an index-only read (`ix_ledger_program`); the sums it spares
+    group every entry of the year by day, part or enterprise, which took seconds at
+    100,000 orders. The state is read before the sums: an entry written in between is
+    in the sums but not in the state kept, and the next use reads the sums again.
+    """
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, int], tuple[Any, Any]] = {}
+
+    def get(self, key: tuple[str, int], state: Any) -> Any:
+        kept = self.entries.get(key)
+        return kept[1] if kept is not None and kept[0] == state else None
+
+    def put(self, key: tuple[str, int], state: Any, value: Any) -> None:
+        self.entries[key] = (state, value)
+
+
+# One cache per database (engine) and kind of figure: the tests run several apps in one
+# process.
+_figures: "weakref.WeakKeyDictionary[Any, dict[str, FiguresCache]]" = weakref.WeakKeyDictionary()
+
+
+def _cache(session: AsyncSession, kind: str) -> FiguresCache:
+    per_database = _figures.setdefault(session.sync_session.get_bind(), {})
+    return per_database.setdefault(kind, FiguresCache())
+
+
+async def ledger_state(
+    session: AsyncSession, year: int, program_ids: Sequence[str]
+) -> dict[str, int]:
+    """How many ledger entries each program has for the year (absent: none)."""
+    if not program_ids:
+        return {}
+    rows = await session.execute(
+        select(LedgerEntry.program_id, func.count())
+        .where(LedgerEntry.program_id.in_(list(program_ids)), LedgerEntry.year == year)
+        .group_by(LedgerEntry.program_id)
+    )
+    return {program_id: int(n) for program_id, n in rows}
+
+
+async def _sum_ledgers(
+    session: AsyncSession, year: int, program_ids: Sequence[str]
+) -> dict[str, LedgerFigures]:
+    """The programs' LedgerFigures, summed from their entries in one read: per program,
+    day (Asia/Shanghai, of the entry's writing) and kind (a claim's apart, as the
+    ledger folds them)."""
+    day = local_day(session, LedgerEntry.created_at)
+    rows = await session.execute(
+        select(LedgerEntry.program_id, day, ledger.FOLDED_KIND, money_sum(LedgerEntry.amount))
+        .where(LedgerEntry.year == year, LedgerEntry.program_id.in_(list(program_ids)))
+        .group_by(LedgerEntry.program_id, day, ledger.FOLDED_KIND)
+    )
+    by_kind: list[tuple[str, str, Decimal | None]] = []
+    days: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    claims: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)
+    for program_id, on, folded, amount in rows:
+        amount = amount or ZERO
+        by_kind.append((program_id, folded, amount))
+        kind = folded.removeprefix("claim_")
+        # The burn: reserve − release, a claim's releases too (as budget_usage moves).
+        signed = amount if kind == "reserve" else -amount if kind == "release" else None
+        if signed is not None:
+            when = _as_date(on)
+            days[program_id][when] = days[program_id].get(when, ZERO) + signed
+        elif kind in ("approve", "disburse"):
+            claims[(program_id, kind)] += amount
+    balances = ledger.fold(by_kind)
+    return {
+        program_id: LedgerFigures(
+            balances.get(program_id, ledger.Balance()),
+            days.get(program_id, {}),
+            claims[(program_id, "approve")],
+            claims[(program_id, "disburse")],
+        )
+        for program_id in program_ids
+    }
+
+
+async def ledger_figures(
+    session: AsyncSession, year: int, program_ids: Sequence[str], state: dict[str, int]
+) -> dict[str, LedgerFigures]:
+    """Each program's LedgerFigures for the year: those kept where the ledger has not
+    moved since `state` (ledger_state, read before), the others summed again (in one
+    read of each kind for all of them)."""
+    cache = _cache(session, "ledger")
+    out: dict[str, LedgerFigures] = {}
+    stale: list[str] = []
+    for program_id in program_ids:
+        kept = cache.get((program_id, year), state.get(program_id, 0))
+        if kept is None:
+            stale.append(program_id)
+        else:
+            out[program_id] = kept
+    if stale:
+        for program_id, figures in (await _sum_ledgers(session, year, stale)).items():
+            cache.put((program_id, year), state.get(program_id, 0), figures)
+            out[program_id] = figures
+    return out
+
+
 async def _add_claim_figures(session: AsyncSession, views: list[ProgramView], year: int) -> None:
-    """Claimed, approved and paid per program and year, where the app keeps voucher
-    claims: approved and paid are the ledger's `approve` and `disburse` entries,
-    claimed the amounts of the claims not rejected."""
+    """Claimed per program and year, where the app keeps voucher claims: the amounts of
+    the claims not rejected (approved and paid are ledger sums, see LedgerFigures)."""
     claims_table = Base.metadata.tables.get("voucher_claims")
     if claims_table is None or not views:
         return
     ids = [v.id for v in views]
-    sums = await session.execute(
-        select(LedgerEntry.program_id, LedgerEntry.kind, money_sum(LedgerEntry.amount))
-        .where(
-            LedgerEntry.year == year,
-            LedgerEntry.program_id.in_(ids),
-            LedgerEntry.kind.in_(("approve", "disburse")),
-        )
-        .group_by(LedgerEntry.program_id, LedgerEntry.kind)
-    )
-    found: dict[tuple[str, str], Decimal] = {(p, k): a or ZERO for p, k, a in sums}
     claimed: dict[str, Decimal | None] = dict(
         (
             await session.execute(
@@ -262,8 +357,10 @@ async def _add_claim_figures(session: AsyncSession, views: list[ProgramView], ye
     )
     for view in views:
         view.claimed = claimed.get(view.id) or ZERO
-        view.approved = found.get((view.id, "approve"), ZERO)
-        view.paid = found.get((view.id, "disburse"), ZERO)
+        if view.approved is None:
+            view.approved = ZERO
+        if view.paid is None:
+            view.paid = ZERO
 
 
 # A program's report ----------------------------------------------------------------
@@ -306,26 +403,40 @@ def _fen(value: Decimal | None) -> Decimal:
     return value or ZERO
 
 
-async def program_report(
-    session: AsyncSession, user: ConsoleUser, program_id: str, year: int, today: date
-) -> ProgramReport | None:
-    """The report of claims.md for one program and year, or None when the program does
-    not exist or is not the user's to see."""
-    if not user.may_see(program_id):
-        return None
-    row = await session.get(SubsidyProgram, program_id)
-    if row is None:
-        return None
-    view = _view(row)
-    balance = (await ledger.program_balances(session, year, [program_id])).get(
-        program_id, ledger.Balance()
-    )
-    view.reserved, view.settled = balance.reserved, balance.settled
-    view.burn = burn(
-        year, (await daily_use(session, year, [program_id])).get(program_id, {}), view.budget, today
-    )
-    await _add_claim_figures(session, [view], year)
+ReportRow = tuple[str, str, str, str, bool, Decimal | None, Decimal | None, Any]
 
+
+async def parties_state(session: AsyncSession) -> tuple[Any, ...]:
+    """Whether any enterprise or offer was added or changed (a report names the
+    enterprises, groups them by district, and splits by the offers' hardware origin,
+    which an offer's accelerator decides): how many of each, their latest change (and
+    the enterprises' versions)."""
+    enterprises = (
+        await session.execute(
+            select(func.count(), func.sum(Enterprise.version), func.max(Enterprise.updated_at))
+        )
+    ).one()
+    # Every change to an offer moves its updated_at: the latest is an index's last entry.
+    offers = (await session.execute(select(func.count(), func.max(Offer.updated_at)))).one()
+    return (*enterprises, *offers)
+
+
+async def _report_rows(
+    session: AsyncSession, program_id: str, year: int, entries: int
+) -> list[ReportRow]:
+    """Per enterprise and hardware origin, what was used, settled and how many
+    card-hours: kept per process while neither the program's ledger of the year (its
+    `entries`, ledger_state) nor the enterprises or offers changed (see FiguresCache)."""
+    cache = _cache(session, "report")
+    state = (entries, await parties_state(session))
+    kept = cache.get((program_id, year), state)
+    if kept is None:
+        kept = await _read_report_rows(session, program_id, year)
+        cache.put((program_id, year), state, kept)
+    return list(kept)
+
+
+async def _read_report_rows(session: AsyncSession, program_id: str, year: int) -> list[ReportRow]:
     amount = LedgerEntry.amount
     per_part = (
         select(
@@ -347,30 +458,49 @@ async def program_report(
     # One read: per enterprise and hardware origin, what was used, settled and how many
     # card-hours; the district, origin and top-enterprise breakdowns are its sums.
     hours = hours_between(session, OrderPart.start, OrderPart.end)
-    rows = (
-        await session.execute(
-            select(
-                Enterprise.id,
-                Enterprise.name,
-                Enterprise.unified_social_credit_code,
-                Enterprise.region_code,
-                Offer.domestic,
-                money_sum(per_part.c.used),
-                money_sum(per_part.c.settled),
-                func.sum(case((OrderPart.holding, OrderPart.cards * hours), else_=0)),
-            )
-            .join(Enterprise, Enterprise.id == per_part.c.enterprise_id)
-            .join(OrderPart, OrderPart.id == per_part.c.part_id)
-            .join(Offer, Offer.id == OrderPart.offer_id)
-            .group_by(
-                Enterprise.id,
-                Enterprise.name,
-                Enterprise.unified_social_credit_code,
-                Enterprise.region_code,
-                Offer.domestic,
-            )
+    rows = await session.execute(
+        select(
+            Enterprise.id,
+            Enterprise.name,
+            Enterprise.unified_social_credit_code,
+            Enterprise.region_code,
+            Offer.domestic,
+            money_sum(per_part.c.used),
+            money_sum(per_part.c.settled),
+            func.sum(case((OrderPart.holding, OrderPart.cards * hours), else_=0)),
         )
-    ).all()
+        .join(Enterprise, Enterprise.id == per_part.c.enterprise_id)
+        .join(OrderPart, OrderPart.id == per_part.c.part_id)
+        .join(Offer, Offer.id == OrderPart.offer_id)
+        .group_by(
+            Enterprise.id,
+            Enterprise.name,
+            Enterprise.unified_social_credit_code,
+            Enterprise.region_code,
+            Offer.domestic,
+        )
+    )
+    return [tuple(r) for r in rows]
+
+
+async def program_report(
+    session: AsyncSession, user: ConsoleUser, program_id: str, year: int, today: date
+) -> ProgramReport | None:
+    """The report of claims.md for one program and year, or None when the program does
+    not exist or is not the user's to see."""
+    if not user.may_see(program_id):
+        return None
+    row = await session.get(SubsidyProgram, program_id)
+    if row is None:
+        return None
+    view = _view(row)
+    state = await ledger_state(session, year, [program_id])
+    figures = (await ledger_figures(session, year, [program_id], state)).get(
+        program_id, LedgerFigures.empty()
+    )
+    _apply(view, figures, year, today)
+    await _add_claim_figures(session, [view], year)
+    rows = await _report_rows(session, program_id, year, state.get(program_id, 0))
     districts: dict[str, list[Any]] = {}
     origins: dict[bool, list[Any]] = {True: [ZERO, ZERO, 0, set()], False: [ZERO, ZERO, 0, set()]}
     enterprises: dict[str, list[Any]] = {}

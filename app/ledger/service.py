@@ -37,7 +37,8 @@ class Balance:
         return self.reserved + self.settled
 
 
-def _fold(rows: Iterable[tuple[str, str, Decimal | None]]) -> dict[str, Balance]:
+def fold(rows: Iterable[tuple[str, str, Decimal | None]]) -> dict[str, Balance]:
+    """(program id, folded kind, amount) rows, summed into each program's Balance."""
     sums: dict[str, dict[str, Decimal]] = defaultdict(
         lambda: dict.fromkeys(KINDS + CLAIM_KINDS, ZERO)
     )
@@ -72,7 +73,7 @@ async def enterprise_balances(
         .where(LedgerEntry.enterprise_id == enterprise_id, LedgerEntry.year == year)
         .group_by(LedgerEntry.program_id, FOLDED_KIND)
     )
-    return _fold((p, k, a) for p, k, a in rows)
+    return fold((p, k, a) for p, k, a in rows)
 
 
 async def program_balances(
@@ -85,7 +86,7 @@ async def program_balances(
     )
     if program_ids is not None:
         stmt = stmt.where(LedgerEntry.program_id.in_(list(program_ids)))
-    return _fold((p, k, a) for p, k, a in await session.execute(stmt))
+    return fold((p, k, a) for p, k, a in await session.execute(stmt))
 
 
 def _sums(whose: str) -> Select[str, str, str, Decimal]:
@@ -155,7 +156,7 @@ def split_balances(
             mine.append((row.program_id, str(row.kind), row.amount))
         elif row.whose == "program":
             budgets.append((row.program_id, str(row.kind), row.amount))
-    return _fold(mine), _fold(budgets)
+    return fold(mine), fold(budgets)
 
 
 async def programs_used(

@@ -255,3 +255,88 @@ async def test_a_reviewer_approves_and_pays_a_claim_and_the_figures_move(
         approved_before + amount
     )
     assert _amount(await page.locator(figures % "paid").inner_text()) == paid_before + amount
+
+
+async def sign_in_as(page: Any, server: LiveServer, key: str) -> None:
+    await page.goto(server.base_url + "/console/login")
+    await page.fill("#api_key", key)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(server.base_url + "/console/")
+
+
+async def decide(page: Any, decision: str, reason: str = "") -> None:
+    await page.check(f"input[name=decision][value={decision}]")
+    await page.fill("#reason", reason)
+    await page.click("form[action$='/review'] button[type=submit]")
+    await page.wait_for_load_state()
+
+
+async def test_a_claim_returned_then_approved_by_two_reviewers(
+    server: LiveServer, browser_page: tuple[Any, Watch]
+) -> None:
+    """Return (its reason required), the filer's resubmission, and a second review above
+    the program's `dual_review_above`: the first approval waits, the same key cannot
+    approve twice, a second key approves."""
+    page, watch = browser_page
+    program_url = f"/v1/subsidy-programs/{claims_helpers.PROGRAM}"
+    async with AsyncClient(base_url=server.base_url, timeout=30) as api:
+        dual = await api.patch(
+            program_url, json={"dual_review_above": "1000.00"}, headers=bearer(OPERATOR_KEY)
+        )
+        assert dual.status_code == 200, dual.text
+        try:
+            provider, offer, enterprise = await claims_helpers.hz_market(api)
+            order = await claims_helpers.settled_order(api, provider, offer, enterprise)
+            documents = await claims_helpers.documents_for(api, enterprise, order)
+            claim = (await claims_helpers.file_claim(api, enterprise, [order], documents)).json()
+            assert Decimal(claim["amount"]) > Decimal("1000.00")
+            first = await claims_helpers.reviewer(api, claims_helpers.PROGRAM)
+            second = await claims_helpers.reviewer(api, claims_helpers.PROGRAM)
+            claim_url = f"{server.base_url}/console/claims/{claim['id']}"
+            status = page.locator("[data-figure=claim-status]")
+
+            await sign_in_as(page, server, first["key"])
+            await page.goto(claim_url)
+            # A return needs its reason: refused without one, the claim unchanged.
+            await decide(page, "return")
+            assert await page.locator(".error").count() == 1
+            assert await status.inner_text() == "待审核"
+            await decide(page, "return", "请补充付款凭证")
+            await page.wait_for_url(claim_url)
+            assert await status.inner_text() == "已退回"
+            assert "请补充付款凭证" in await page.locator("body").inner_text()
+            await shot(page, "10-claim-returned")
+
+            resubmitted = await api.post(
+                f"/v1/voucher-claims/{claim['id']}/submit", headers=bearer(enterprise["api_key"])
+            )
+            assert resubmitted.status_code == 200, resubmitted.text
+            await page.goto(claim_url)
+            assert await status.inner_text() == "待审核"
+            await decide(page, "approve")
+            await page.wait_for_url(claim_url)
+            assert await status.inner_text() == "待复核"
+            await shot(page, "11-claim-awaiting-second-review")
+            # The same key cannot give the second approval.
+            await decide(page, "approve")
+            assert await page.locator(".error").count() == 1
+            assert await status.inner_text() == "待复核"
+
+            await page.click("button:has-text('退出')")
+            await sign_in_as(page, server, second["key"])
+            await page.goto(f"{server.base_url}/console/claims?status=awaiting_second_review")
+            await page.click(f"text={claim['id']}")
+            await page.wait_for_url(claim_url)
+            await decide(page, "approve")
+            await page.wait_for_url(claim_url)
+            assert await status.inner_text() == "已核定"
+            await shot(page, "12-claim-second-review-approved")
+        finally:
+            undone = await api.patch(
+                program_url, json={"dual_review_above": None}, headers=bearer(OPERATOR_KEY)
+            )
+            assert undone.status_code == 200, undone.text
+    # The two refusals are 422 and 409 pages (the browser logs them too): expected here.
+    expected = ("HTTP 422", "HTTP 409", "console error: Failed to load resource")
+    assert sum(p.startswith(("HTTP 422", "HTTP 409")) for p in watch.problems) == 2
+    watch.problems[:] = [p for p in watch.problems if not p.startswith(expected)]

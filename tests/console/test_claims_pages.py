@@ -53,7 +53,12 @@ async def test_a_reviewer_sees_its_programs_and_claims_only(app: Any, client: As
         assert (await b.get("/console/programs/binjiang-compute-2025")).status_code == 404
         queue = await b.get("/console/claims", params={"status": "submitted"})
         assert claim["id"] in queue.text
-        assert (await b.get(f"/console/claims/{claim['id']}")).status_code == 200
+        page = await b.get(f"/console/claims/{claim['id']}")
+        assert page.status_code == 200
+        # The documents' amounts are money too, not their JSON text.
+        invoice = next(d for d in claim["documents"] if d["kind"] == "invoice")
+        assert f">{invoice['amount']}<" not in page.text
+        assert money(Decimal(invoice["amount"])) in page.text
     async with new_browser(app) as b:
         await sign_in(b, other["key"])
         assert claim["id"] not in (await b.get("/console/claims")).text
