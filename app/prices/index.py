@@ -81,7 +81,9 @@ def weighted_median(pairs: Iterable[tuple[Decimal, int]]) -> Decimal | None:
 
 
 def order_stats(pairs: Iterable[tuple[Decimal, int]], orders: int) -> OrderStats:
-    """`orders` orders whose card-hours were bought at the (price, card-hours) pairs."""
+    """`orders` orders whose card-hours were bought at the (price, card-hours) pairs: the
+    definition that `store.prices_paid` computes in SQL (tests/prices/test_store.py
+    holds the two equal)."""
     ordered = _ordered(pairs)
     return OrderStats(
         count=orders,

@@ -20,19 +20,6 @@ class PriceCount(NamedTuple):
     offers: int
 
 
-class PricePaid(NamedTuple):
-    """The card-hours bought at `price` on `accelerator_id` in the window."""
-
-    accelerator_id: str
-    price: Decimal
-    card_hours: int
-
-
-class OrderCount(NamedTuple):
-    accelerator_id: str
-    orders: int
-
-
 # What identifies the offers' state: the newest change of an offer or a provider (an
 # offer's price or status, a provider's listing status). Each is the top of an index.
 OFFERS_STATE = select(
